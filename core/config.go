@@ -1,0 +1,126 @@
+package core
+
+import (
+	"fmt"
+	"math/bits"
+	"time"
+)
+
+// Defaults taken by zero Config fields.
+const (
+	defaultRegion          = "default"
+	defaultZone            = "default"
+	defaultLeaseTTL        = 20 * time.Second
+	defaultShards          = 128
+	defaultEvictionTick    = 250 * time.Millisecond
+	defaultChangeLogSize   = 1 << 17
+	defaultChangeLogAge    = 10 * time.Minute
+	defaultSPWindow        = 10 * time.Second
+	defaultSPMinPeak       = 50
+	defaultSPThreshold     = 0.85
+	defaultSPPeakDecay     = 10 * time.Minute
+	maxShards              = 1 << 16
+	minEvictionTick        = 10 * time.Millisecond
+	requeueProtectedLeases = time.Second
+)
+
+// Config configures a Registry. Zero fields take the named defaults.
+type Config struct {
+	// Region and Zone of this node. Instances of other regions are refused.
+	Region string
+	Zone   string
+	// LeaseTTL is how long an instance lives without a heartbeat (20 s).
+	LeaseTTL time.Duration
+	// Shards is the number of lock stripes, rounded up to a power of two (128).
+	Shards int
+	// EvictionTick is the granularity of the expiry queues (250 ms): an
+	// expired lease is evicted at most two ticks after its deadline.
+	EvictionTick time.Duration
+	// ChangeLogSize and ChangeLogAge bound the change log that answers
+	// deltas and feeds change streams (131072 changes, 10 minutes).
+	ChangeLogSize int
+	ChangeLogAge  time.Duration
+	// SelfPreservation configures the guard against mass eviction.
+	SelfPreservation SelfPreservationConfig
+	// Now is the clock (time.Now). Tests inject their own or use synctest.
+	Now func() time.Time
+}
+
+// SelfPreservationConfig configures self-preservation (contract section 6).
+type SelfPreservationConfig struct {
+	// Disabled turns self-preservation off: expired leases are always evicted.
+	Disabled bool
+	// Window is the sliding window renewals are counted over (10 s).
+	Window time.Duration
+	// MinPeak is the peak renewal count below which no protection applies (50).
+	MinPeak int64
+	// Threshold is the fraction of the peak under which eviction stops (0.85).
+	Threshold float64
+	// PeakDecay is how long a peak holds before it decays to the current count (10 min).
+	PeakDecay time.Duration
+}
+
+// withDefaults returns c with zero fields set to their defaults, or an error
+// naming the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Region == "" {
+		c.Region = defaultRegion
+	}
+	if c.Zone == "" {
+		c.Zone = defaultZone
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = defaultLeaseTTL
+	}
+	if c.LeaseTTL < time.Second {
+		return c, fmt.Errorf("cannot use LeaseTTL %v: must be at least 1s", c.LeaseTTL)
+	}
+	if c.Shards == 0 {
+		c.Shards = defaultShards
+	}
+	if c.Shards < 1 || c.Shards > maxShards {
+		return c, fmt.Errorf("cannot use Shards %d: must be in 1..%d", c.Shards, maxShards)
+	}
+	c.Shards = 1 << bits.Len(uint(c.Shards-1))
+	if c.EvictionTick == 0 {
+		c.EvictionTick = defaultEvictionTick
+	}
+	if c.EvictionTick < minEvictionTick || c.EvictionTick > c.LeaseTTL {
+		return c, fmt.Errorf("cannot use EvictionTick %v: must be in %v..LeaseTTL", c.EvictionTick, minEvictionTick)
+	}
+	if c.ChangeLogSize == 0 {
+		c.ChangeLogSize = defaultChangeLogSize
+	}
+	if c.ChangeLogSize < 1 {
+		return c, fmt.Errorf("cannot use ChangeLogSize %d: must be positive", c.ChangeLogSize)
+	}
+	if c.ChangeLogAge == 0 {
+		c.ChangeLogAge = defaultChangeLogAge
+	}
+	if c.ChangeLogAge < 0 {
+		return c, fmt.Errorf("cannot use ChangeLogAge %v: must be positive", c.ChangeLogAge)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	sp := &c.SelfPreservation
+	if sp.Window == 0 {
+		sp.Window = defaultSPWindow
+	}
+	if sp.Window < c.EvictionTick {
+		return c, fmt.Errorf("cannot use SelfPreservation.Window %v: must be at least EvictionTick", sp.Window)
+	}
+	if sp.MinPeak == 0 {
+		sp.MinPeak = defaultSPMinPeak
+	}
+	if sp.Threshold == 0 {
+		sp.Threshold = defaultSPThreshold
+	}
+	if sp.Threshold < 0 || sp.Threshold > 1 {
+		return c, fmt.Errorf("cannot use SelfPreservation.Threshold %v: must be in 0..1", sp.Threshold)
+	}
+	if sp.PeakDecay == 0 {
+		sp.PeakDecay = defaultSPPeakDecay
+	}
+	return c, nil
+}

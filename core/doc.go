@@ -1,0 +1,56 @@
+// Package core is the Artemis registry: instances and their leases,
+// discovery snapshots, versions and the change log, self-preservation and
+// statistics. It uses the standard library only (no HTTP, Hertz or sonic; a
+// test enforces this) and never reads the clock except through Config.Now.
+//
+// # Data model
+//
+// An Instance is identified by its InstanceKey (regionId, serviceId,
+// instanceId), compared ASCII-case-insensitively. The registry stores an
+// immutable, compact Record per instance inside a lease. Leases live in a
+// fixed power-of-two array of shards keyed by a seeded hash of the key; each
+// shard has its own RWMutex. Services are indexed separately (64 stripes) and
+// each service keeps its member leases and an immutable Snapshot.
+//
+// # Locks
+//
+//   - shard.mu guards a shard's lease map, collision chains and expiry wheel.
+//     Heartbeats take it shared and store a timestamp atomically.
+//   - service.mu guards a service's members and serialises snapshot rebuilds.
+//   - the service index stripes guard the id -> service maps.
+//   - changeLog.mu guards the change ring.
+//
+// Lock order: shard.mu, then service.mu, then an index stripe or changeLog.mu.
+// No lock is held while calling back into user code except Filters, which
+// run under service.mu and must not call the Registry.
+//
+// # Lock-free paths
+//
+// Registry.Service returns a Snapshot through an atomic pointer: no lock, no
+// allocation while the service is unchanged. A change marks the snapshot
+// stale and the next reader rebuilds it once (filters applied, JSON encoded).
+// Registry.Heartbeat takes one shard read lock per instance, allocates
+// nothing and never touches a snapshot.
+//
+// # Leases
+//
+// Each shard has an expiry wheel of buckets one EvictionTick wide. A lease is
+// queued at its deadline; when its bucket comes due the eviction goroutine
+// either evicts it (if it really expired and self-preservation allows) or
+// re-queues it at its current deadline, so a lease costs O(1) work per TTL.
+// The sweep takes a shard lock for at most sweepChunk leases at a time.
+//
+// # Versions and the change stream
+//
+// Every change (new, delete, change) gets the next version and enters a
+// bounded change log (by count and by age). The log answers deltas
+// (ChangesSince) and, with Wait, is the one stream that push and replication
+// consume. Versions start at the node's start time in microseconds.
+//
+// # Ownership
+//
+// Records, Snapshots and Changes returned by the registry are shared and
+// immutable: callers may keep them but must not modify them. Slices passed to
+// callbacks (Leases) are reused after the callback returns. Instances passed
+// in are read during the call and never retained.
+package core

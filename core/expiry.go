@@ -1,0 +1,181 @@
+package core
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// sweepChunk bounds how many leases the sweeper examines per acquisition of
+// a shard lock, so eviction never stalls requests behind a long scan.
+const sweepChunk = 256
+
+// wheel is a shard's expiry queue: a ring of buckets, one per tick, holding
+// the leases whose deadline falls in that tick. A heartbeat only stores a
+// timestamp; when a bucket comes due, each lease in it is either evicted or
+// moved to the bucket of its real deadline. So every lease is examined about
+// once per TTL, and heartbeats never touch the wheel.
+type wheel struct {
+	slots  [][]*lease
+	spare  []*lease
+	mask   int64
+	tickMs int64
+	last   int64 // last tick processed
+}
+
+func (w *wheel) init(minSlots int, tickMs, now int64) {
+	n := 1
+	for n < minSlots {
+		n <<= 1
+	}
+	w.slots = make([][]*lease, n)
+	w.mask = int64(n - 1)
+	w.tickMs = tickMs
+	w.last = now/tickMs - 1
+}
+
+// insert queues l in the bucket of deadline, clamped to the wheel's horizon;
+// a lease queued early is simply re-queued when its bucket comes due.
+func (w *wheel) insert(l *lease, deadline int64) {
+	t := deadline / w.tickMs
+	if t <= w.last {
+		t = w.last + 1
+	}
+	if t-w.last > w.mask {
+		t = w.last + w.mask
+	}
+	l.deadline = deadline
+	i := t & w.mask
+	w.slots[i] = append(w.slots[i], l)
+}
+
+// sweep processes every bucket whose tick has fully passed. It evicts expired
+// leases when evict is true, holds them otherwise, and re-queues the others.
+// It returns the number of leases evicted.
+func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
+	w := &sh.wheel
+	nowTick := now / w.tickMs
+	sh.mu.Lock()
+	first := max(w.last+1, nowTick-w.mask-1)
+	sh.mu.Unlock()
+	for t := first; t < nowTick; t++ {
+		sh.mu.Lock()
+		i := t & w.mask
+		due := w.slots[i]
+		w.slots[i] = w.spare[:0]
+		w.spare = nil
+		w.last = t
+		sh.mu.Unlock()
+
+		for start := 0; start < len(due); start += sweepChunk {
+			end := min(start+sweepChunk, len(due))
+			sh.mu.Lock()
+			for _, l := range due[start:end] {
+				if l.removed {
+					continue
+				}
+				deadline := l.renewed.Load() + r.ttlMs
+				if deadline > now {
+					w.insert(l, deadline)
+					continue
+				}
+				if evict {
+					r.removeLocked(sh, l, now)
+					evicted++
+				} else {
+					sh.holdLocked(l)
+					w.insert(l, now+requeueProtectedLeases.Milliseconds())
+				}
+			}
+			sh.mu.Unlock()
+		}
+		clear(due)
+		sh.mu.Lock()
+		if w.spare == nil {
+			w.spare = due[:0]
+		}
+		sh.mu.Unlock()
+	}
+	return evicted
+}
+
+// run drives eviction, self-preservation and change-log trimming until Close.
+func (r *Registry) run() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.EvictionTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+			r.tick(r.nowMs())
+		}
+	}
+}
+
+// tick is one round of the eviction goroutine.
+func (r *Registry) tick(now int64) {
+	var renewals int64
+	for i := range r.shards {
+		renewals += r.shards[i].renewals.Load()
+	}
+	evict := r.sp.update(renewals, now)
+	var evicted int64
+	for i := range r.shards {
+		evicted += r.sweep(&r.shards[i], now, evict)
+	}
+	r.evictions.Add(evicted)
+	r.log.trim(now)
+}
+
+// selfPreservation counts renewals over a sliding window and decides whether
+// expired leases may be evicted (contract section 6). Only the eviction
+// goroutine writes it; the atomics publish its state to Stats.
+type selfPreservation struct {
+	cfg       SelfPreservationConfig
+	slots     []int64 // renewals per tick over the window, a ring
+	idx       int
+	lastTotal int64
+	decayMs   int64
+
+	current atomic.Int64 // renewals in the window
+	peak    atomic.Int64
+	peakAt  atomic.Int64 // epoch ms the peak was last set
+	active  atomic.Bool  // eviction is suspended
+}
+
+func (sp *selfPreservation) init(cfg SelfPreservationConfig, tick time.Duration, now int64) {
+	sp.cfg = cfg
+	sp.slots = make([]int64, max(1, int(cfg.Window/tick)))
+	sp.decayMs = cfg.PeakDecay.Milliseconds()
+	sp.peakAt.Store(now)
+}
+
+// update folds the renewal total into the window and reports whether
+// expired leases may be evicted now.
+func (sp *selfPreservation) update(total, now int64) bool {
+	delta := total - sp.lastTotal
+	sp.lastTotal = total
+	sp.idx = (sp.idx + 1) % len(sp.slots)
+	sp.slots[sp.idx] = delta
+	var cur int64
+	for _, v := range sp.slots {
+		cur += v
+	}
+	sp.current.Store(cur)
+	peak := sp.peak.Load()
+	switch {
+	case cur > peak:
+		sp.peak.Store(cur)
+		sp.peakAt.Store(now)
+		peak = cur
+	case now-sp.peakAt.Load() >= sp.decayMs:
+		sp.peak.Store(cur)
+		sp.peakAt.Store(now)
+		peak = cur
+	}
+	protect := !sp.cfg.Disabled && peak >= sp.cfg.MinPeak &&
+		float64(cur) < sp.cfg.Threshold*float64(peak)
+	sp.active.Store(protect)
+	return !protect
+}

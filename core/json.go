@@ -1,0 +1,149 @@
+package core
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// The core pre-encodes what discovery and push serve, so readers copy bytes
+// instead of encoding. The encoders below write the wire shapes of contract
+// section 2 by hand: no reflection, no allocation beyond growing dst.
+// Empty optional strings are omitted (absent and null mean the same).
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// AppendJSON appends the snapshot as a Service object. It copies the
+// instances' pre-encoded JSON; nothing is encoded per call.
+func (snap *Snapshot) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"serviceId":`...)
+	dst = appendString(dst, snap.ServiceID)
+	dst = append(dst, `,"instances":[`...)
+	for i, rec := range snap.Records {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, rec.json...)
+	}
+	dst = append(dst, ']')
+	if len(snap.RouteRules) > 0 {
+		dst = append(dst, `,"routeRules":[`...)
+		for i := range snap.RouteRules {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendRouteRule(dst, &snap.RouteRules[i])
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// AppendEmptyService appends the Service object of a service with no
+// instances, as discovery answers for an unknown service id.
+func AppendEmptyService(dst []byte, serviceID string) []byte {
+	dst = append(dst, `{"serviceId":`...)
+	dst = appendString(dst, serviceID)
+	return append(dst, `,"instances":[]}`...)
+}
+
+func appendRouteRule(dst []byte, rr *RouteRule) []byte {
+	dst = append(dst, `{"routeId":`...)
+	dst = appendString(dst, rr.RouteID)
+	dst = append(dst, `,"strategy":`...)
+	dst = appendString(dst, rr.Strategy)
+	dst = append(dst, `,"groups":[`...)
+	for i := range rr.Groups {
+		g := &rr.Groups[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"groupKey":`...)
+		dst = appendString(dst, g.GroupKey)
+		dst = append(dst, `,"weight":`...)
+		dst = strconv.AppendInt(dst, int64(g.Weight), 10)
+		dst = append(dst, `,"instanceIds":[`...)
+		for j, id := range g.InstanceIDs {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, id)
+		}
+		dst = append(dst, ']')
+		if len(g.Metadata) > 0 {
+			dst = append(dst, `,"metadata":{`...)
+			j := 0
+			for k, v := range g.Metadata {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				j++
+				dst = appendString(dst, k)
+				dst = append(dst, ':')
+				dst = appendString(dst, v)
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']', '}')
+}
+
+// appendChange appends c as an InstanceChange object.
+func appendChange(dst []byte, c *Change) []byte {
+	dst = append(dst, `{"changeType":"`...)
+	dst = append(dst, c.Type.String()...)
+	dst = append(dst, `","changeTime":`...)
+	dst = strconv.AppendInt(dst, c.Time, 10)
+	dst = append(dst, `,"instance":`...)
+	dst = append(dst, c.Record.json...)
+	return append(dst, '}')
+}

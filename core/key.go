@@ -1,0 +1,101 @@
+package core
+
+import (
+	"hash/maphash"
+)
+
+// Keys compare ASCII case-insensitively: "MyService" and "myservice" name the
+// same service. Non-ASCII bytes compare exactly.
+
+// keyBufLen is the stack buffer used to lower-case a key before hashing;
+// longer keys are hashed in pieces.
+const keyBufLen = 256
+
+// hasher hashes instance keys and service ids with per-registry random
+// seeds, so that clients cannot pick colliding keys.
+type hasher struct {
+	seed1, seed2 maphash.Seed
+}
+
+func newHasher() hasher { return hasher{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()} }
+
+// service hashes a service id.
+func (h hasher) service(serviceID string) uint64 {
+	var buf [keyBufLen]byte
+	if len(serviceID) <= keyBufLen {
+		return maphash.Bytes(h.seed1, lowerInto(buf[:0], serviceID))
+	}
+	var mh maphash.Hash
+	mh.SetSeed(h.seed1)
+	writeLower(&mh, &buf, serviceID)
+	return mh.Sum64()
+}
+
+// instance returns the 128-bit hash (two independently seeded 64-bit hashes)
+// of the InstanceKey (regionId, serviceId, instanceId), lower-cased.
+func (h hasher) instance(region, service, instance string) (uint64, uint64) {
+	var buf [keyBufLen]byte
+	if n := len(region) + len(service) + len(instance) + 2; n <= keyBufLen {
+		b := lowerInto(buf[:0], region)
+		b = append(b, 0)
+		b = lowerInto(b, service)
+		b = append(b, 0)
+		b = lowerInto(b, instance)
+		return maphash.Bytes(h.seed1, b), maphash.Bytes(h.seed2, b)
+	}
+	var mh1, mh2 maphash.Hash
+	mh1.SetSeed(h.seed1)
+	mh2.SetSeed(h.seed2)
+	for _, mh := range [2]*maphash.Hash{&mh1, &mh2} {
+		writeLower(mh, &buf, region)
+		mh.WriteByte(0)
+		writeLower(mh, &buf, service)
+		mh.WriteByte(0)
+		writeLower(mh, &buf, instance)
+	}
+	return mh1.Sum64(), mh2.Sum64()
+}
+
+// writeLower writes s, lower-cased, to mh through buf.
+func writeLower(mh *maphash.Hash, buf *[keyBufLen]byte, s string) {
+	for len(s) > 0 {
+		n := min(len(s), keyBufLen)
+		mh.Write(lowerInto(buf[:0], s[:n]))
+		s = s[n:]
+	}
+}
+
+// lowerInto appends s to dst with ASCII letters lower-cased.
+func lowerInto(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// asciiEqualFold reports whether a and b are equal under ASCII case folding.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}
