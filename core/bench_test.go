@@ -39,8 +39,8 @@ func realisticInstance(inst *Instance, i int) {
 type keyBuf struct {
 	inst  Instance
 	batch [1]*Instance
-	svc  [32]byte
-	id   [32]byte
+	svc   [32]byte
+	id    [32]byte
 }
 
 // key points k.inst at the key of instance i, built in k's own buffers: like

@@ -44,7 +44,7 @@ type shard struct {
 
 // lease is the registry's entry for one instance.
 type lease struct {
-	h1, h2   uint64 // InstanceKey hash; immutable
+	h1, h2   uint64       // InstanceKey hash; immutable
 	renewed  atomic.Int64 // epoch ms of the last registration or heartbeat
 	rec      atomic.Pointer[Record]
 	svc      *service
