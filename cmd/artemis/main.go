@@ -1,0 +1,47 @@
+// Command artemis runs the Artemis service registry and its tools.
+//
+//	artemis server [flags]   run a registry node
+//	artemis version          print the version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is stamped by the Makefile with -ldflags -X main.version=...
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return runServer(args[1:], stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "artemis", version)
+		return 0
+	case "help", "-h", "--help", "-help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "artemis: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: artemis <command> [flags]
+
+Commands:
+  server    run a registry node (artemis server --help for its flags)
+  version   print the version
+`)
+}

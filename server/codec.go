@@ -1,0 +1,172 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/bytedance/sonic"
+	"github.com/cloudwego/hertz/pkg/app"
+)
+
+// json is the sonic configuration for requests and responses: it matches
+// field names case-insensitively and does not copy strings out of the body,
+// so decoded strings alias request memory and must not outlive the handler
+// (the core copies what it keeps).
+var json = sonic.ConfigDefault
+
+// jsonSorted encodes responses with map keys sorted, so answers are stable.
+var jsonSorted = sonic.Config{SortMapKeys: true}.Froze()
+
+const contentTypeJSON = "application/json; charset=utf-8"
+
+// apiError is a request the server refuses as a whole: HTTP status plus a
+// bad-request responseStatus.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+var errEmptyBody = errors.New("empty body")
+
+// body returns the request body, inflated when it is gzip-encoded, and a
+// release function to call once the body (and anything decoded from it) is
+// no longer used.
+func (s *Server) body(c *app.RequestContext) ([]byte, func(), *apiError) {
+	raw := c.Request.Body()
+	if len(raw) > s.cfg.MaxBodyBytes {
+		return nil, nil, &apiError{413, fmt.Sprintf("body of %d bytes exceeds the limit of %d", len(raw), s.cfg.MaxBodyBytes)}
+	}
+	enc := c.Request.Header.Peek("Content-Encoding")
+	if len(enc) == 0 || bytes.EqualFold(enc, []byte("identity")) {
+		return raw, noRelease, nil
+	}
+	if !bytes.EqualFold(enc, []byte("gzip")) && !bytes.EqualFold(enc, []byte("x-gzip")) {
+		return nil, nil, &apiError{400, fmt.Sprintf("unsupported Content-Encoding %q; use gzip or none", enc)}
+	}
+	buf := acquireBuffer()
+	release := func() { releaseBuffer(buf) }
+	if err := s.inflate(buf, raw); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return buf.Bytes(), release, nil
+}
+
+func noRelease() {}
+
+var gzipReaders sync.Pool
+
+// inflate decompresses raw into buf, refusing more than MaxInflatedBytes.
+func (s *Server) inflate(buf *bytes.Buffer, raw []byte) *apiError {
+	zr, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if zr == nil {
+		zr, err = gzip.NewReader(bytes.NewReader(raw))
+	} else {
+		err = zr.Reset(bytes.NewReader(raw))
+	}
+	if err != nil {
+		return &apiError{400, fmt.Sprintf("cannot read gzip body: %v", err)}
+	}
+	defer gzipReaders.Put(zr)
+	limit := int64(s.cfg.MaxInflatedBytes)
+	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return &apiError{400, fmt.Sprintf("cannot inflate gzip body: %v", err)}
+	}
+	if n > limit {
+		return &apiError{413, fmt.Sprintf("inflated body exceeds the limit of %d bytes", limit)}
+	}
+	return nil
+}
+
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func acquireBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+// releaseBuffer returns buf to the pool unless it grew past 1 MiB.
+func releaseBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		buf.Reset()
+		buffers.Put(buf)
+	}
+}
+
+// decode reads the (possibly gzip) body into v. An empty body decodes to the
+// zero value when allowEmpty is set. On failure it has answered the request
+// and returns false. Call the returned release when done with v.
+func (s *Server) decode(c *app.RequestContext, v any, allowEmpty bool) (func(), bool) {
+	b, release, aerr := s.body(c)
+	if aerr != nil {
+		writeError(c, aerr)
+		return nil, false
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if allowEmpty {
+			return release, true
+		}
+		release()
+		writeError(c, &apiError{400, "cannot decode request: " + errEmptyBody.Error()})
+		return nil, false
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		release()
+		writeError(c, &apiError{400, "cannot decode request: " + shortError(err)})
+		return nil, false
+	}
+	return release, true
+}
+
+// shortError flattens sonic's multi-line error messages, which quote the
+// input, to one short line.
+func shortError(err error) string {
+	msg := strings.Join(strings.Fields(strings.Trim(err.Error(), `"`)), " ")
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return msg
+}
+
+func writeError(c *app.RequestContext, e *apiError) {
+	writeJSON(c, e.code, statusOnly{failStatus(codeBadRequest, e.msg)})
+}
+
+// writeJSON encodes v as the response body.
+func writeJSON(c *app.RequestContext, code int, v any) { writeBytes(c, code, mustMarshal(v)) }
+
+// mustMarshal encodes a response. Every response type is a plain struct, so
+// failing to encode one is a bug.
+func mustMarshal(v any) []byte {
+	b, err := jsonSorted.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: cannot encode %T: %v", v, err))
+	}
+	return b
+}
+
+// writeBytes sets b (copied) as the JSON response body.
+func writeBytes(c *app.RequestContext, code int, b []byte) {
+	c.SetStatusCode(code)
+	c.Response.Header.SetContentType(contentTypeJSON)
+	c.Response.SetBody(b)
+}
+
+// bodyBuffer returns the response body buffer to append JSON to directly.
+func bodyBuffer(c *app.RequestContext) *[]byte {
+	c.Response.Header.SetContentType(contentTypeJSON)
+	return &c.Response.BodyBuffer().B
+}
+
+// b2s views b as a string without copying; the string must not outlive b.
+func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+func stack() string { return string(debug.Stack()) }

@@ -1,0 +1,192 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/cloudwego/hertz/pkg/app"
+
+	"github.com/artemis-go/artemis/core"
+)
+
+// Discovery endpoints (contract section 4). Services are written straight
+// from their snapshots' pre-encoded JSON into the response buffer.
+
+const okStatusJSON = `{"status":"success","errorCode":"success","message":""}`
+
+var (
+	serviceHead  = []byte(`{"responseStatus":` + okStatusJSON + `,"service":`)
+	servicesHead = []byte(`{"responseStatus":` + okStatusJSON + `,"services":[`)
+	deltaHead    = []byte(`{"responseStatus":` + okStatusJSON + `,"delta":{`)
+)
+
+// appendService appends the Service object of id: its snapshot, or an empty
+// service when none of its instances is registered.
+func (s *Server) appendService(dst []byte, id string) []byte {
+	if snap := s.reg.Service(id); snap != nil {
+		return snap.AppendJSON(dst)
+	}
+	return core.AppendEmptyService(dst, id)
+}
+
+func (s *Server) service(_ context.Context, c *app.RequestContext) {
+	var id string
+	if c.IsGet() {
+		id = b2s(queryValue(c, "serviceId"))
+	} else {
+		var req serviceRequest
+		release, ok := s.decode(c, &req, false)
+		if !ok {
+			return
+		}
+		defer release()
+		if req.DiscoveryConfig != nil {
+			id = req.DiscoveryConfig.ServiceID
+		}
+	}
+	if strings.TrimSpace(id) == "" {
+		writeJSON(c, 200, statusOnly{failStatus(codeBadRequest, "serviceId is blank")})
+		return
+	}
+	buf := bodyBuffer(c)
+	*buf = append(*buf, serviceHead...)
+	*buf = s.appendService(*buf, id)
+	*buf = append(*buf, '}')
+}
+
+func (s *Server) lookup(_ context.Context, c *app.RequestContext) {
+	var req lookupRequest
+	release, ok := s.decode(c, &req, false)
+	if !ok {
+		return
+	}
+	defer release()
+	buf := bodyBuffer(c)
+	*buf = append(*buf, servicesHead...)
+	for i, dc := range req.DiscoveryConfigs {
+		if i > 0 {
+			*buf = append(*buf, ',')
+		}
+		id := ""
+		if dc != nil {
+			id = dc.ServiceID
+		}
+		*buf = s.appendService(*buf, id)
+	}
+	*buf = append(*buf, ']', '}')
+}
+
+func (s *Server) services(_ context.Context, c *app.RequestContext) {
+	if !c.IsGet() {
+		var req servicesRequest
+		release, ok := s.decode(c, &req, true)
+		if !ok {
+			return
+		}
+		release()
+	}
+	snaps, version := s.reg.Services()
+	buf := bodyBuffer(c)
+	*buf = append(*buf, servicesHead...)
+	for i, snap := range snaps {
+		if i > 0 {
+			*buf = append(*buf, ',')
+		}
+		*buf = snap.AppendJSON(*buf)
+	}
+	*buf = append(*buf, `],"version":`...)
+	*buf = strconv.AppendInt(*buf, version, 10)
+	*buf = append(*buf, '}')
+}
+
+func (s *Server) servicesDelta(_ context.Context, c *app.RequestContext) {
+	var req deltaRequest
+	if c.IsGet() {
+		v, err := strconv.ParseInt(string(queryValue(c, "version")), 10, 64)
+		if err != nil {
+			writeJSON(c, 400, statusOnly{failStatus(codeBadRequest, "version is not an integer")})
+			return
+		}
+		req.Version = v
+	} else {
+		release, ok := s.decode(c, &req, false)
+		if !ok {
+			return
+		}
+		release()
+	}
+	changes, version, err := s.reg.ChangesSince(req.Version, nil)
+	if err != nil {
+		writeJSON(c, 200, struct {
+			ResponseStatus responseStatus `json:"responseStatus"`
+			Version        int64          `json:"version"`
+		}{failStatus(errorCode(err), "version "+strconv.FormatInt(req.Version, 10)+
+			" is outside the change log; fetch services.json"), version})
+		return
+	}
+	buf := bodyBuffer(c)
+	*buf = append(*buf, deltaHead...)
+	*buf = appendDelta(*buf, changes)
+	*buf = append(*buf, `},"version":`...)
+	*buf = strconv.AppendInt(*buf, version, 10)
+	*buf = append(*buf, '}')
+}
+
+// appendDelta appends "serviceId":[changes...] members, services in the order
+// of their first change, each service's changes oldest first.
+func appendDelta(dst []byte, changes []*core.Change) []byte {
+	order := make([]string, 0, 8)
+	groups := make(map[string][]*core.Change, 8)
+	for _, ch := range changes {
+		key := strings.ToLower(ch.Record.ServiceID)
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], ch)
+	}
+	for i, key := range order {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		g := groups[key]
+		dst = append(dst, mustMarshal(g[0].Record.ServiceID)...)
+		dst = append(dst, ':', '[')
+		for j, ch := range g {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, ch.JSON()...)
+		}
+		dst = append(dst, ']')
+	}
+	return dst
+}
+
+// queryValue returns the query parameter name, matched case-insensitively.
+// The result aliases the request and must not outlive the handler.
+func queryValue(c *app.RequestContext, name string) []byte {
+	args := c.QueryArgs()
+	if v := args.Peek(name); len(v) > 0 {
+		return v
+	}
+	var found []byte
+	args.VisitAll(func(k, v []byte) {
+		if found == nil && bytes.EqualFold(k, []byte(name)) {
+			found = v
+		}
+	})
+	return found
+}
+
+// queryValues returns every value of the query parameter name (case-insensitive).
+func queryValues(c *app.RequestContext, name string) []string {
+	var out []string
+	c.QueryArgs().VisitAll(func(k, v []byte) {
+		if bytes.EqualFold(k, []byte(name)) {
+			out = append(out, string(v))
+		}
+	})
+	return out
+}
