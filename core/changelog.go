@@ -38,7 +38,10 @@ type Change struct {
 	Version int64
 	Type    ChangeType
 	Time    int64 // epoch ms
-	Record  *Record
+	// ServiceID is the service's id as discovery shows it (its first
+	// registration's spelling), which may differ in case from Record.ServiceID.
+	ServiceID string
+	Record    *Record
 
 	enc atomic.Pointer[[]byte]
 }
@@ -76,10 +79,10 @@ func (c *changeLog) init(size int, maxAgeMs, startVersion int64) {
 func (c *changeLog) current() int64 { return c.version.Load() }
 
 // append publishes a change and returns it.
-func (c *changeLog) append(t ChangeType, rec *Record, now int64) *Change {
+func (c *changeLog) append(t ChangeType, serviceID string, rec *Record, now int64) *Change {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := &Change{Version: c.version.Load() + 1, Type: t, Time: now, Record: rec}
+	ch := &Change{Version: c.version.Load() + 1, Type: t, Time: now, ServiceID: serviceID, Record: rec}
 	if c.n == len(c.ring) {
 		c.ring[c.head] = nil
 		c.head = (c.head + 1) % len(c.ring)

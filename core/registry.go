@@ -157,7 +157,7 @@ func (r *Registry) register(inst *Instance, now int64) {
 		if old := l.rec.Load(); !old.sameAs(inst) {
 			l.rec.Store(rec)
 			l.svc.invalidate()
-			r.log.append(ChangeNew, rec, now)
+			r.log.append(ChangeNew, l.svc.id, rec, now)
 		}
 		return
 	}
@@ -173,7 +173,7 @@ func (r *Registry) register(inst *Instance, now int64) {
 			break
 		}
 	}
-	r.log.append(ChangeNew, rec, now)
+	r.log.append(ChangeNew, l.svc.id, rec, now)
 }
 
 // Heartbeat renews the leases of insts (only their key fields are read),
@@ -243,7 +243,7 @@ func (r *Registry) removeLocked(sh *shard, l *lease, now int64) {
 	sh.releaseLocked(l)
 	sh.count.Add(-1)
 	l.svc.remove(r, l)
-	r.log.append(ChangeDelete, l.rec.Load(), now)
+	r.log.append(ChangeDelete, l.svc.id, l.rec.Load(), now)
 }
 
 // holdLocked marks l as expired but kept by self-preservation.

@@ -40,7 +40,13 @@ type Snapshot struct {
 	ServiceID  string
 	Records    []*Record
 	RouteRules []RouteRule
+
+	size int // bytes AppendJSON writes
 }
+
+// Size returns the number of bytes AppendJSON appends, so callers can grow
+// their buffer once.
+func (snap *Snapshot) Size() int { return snap.size }
 
 func (x *serviceIndex) init() {
 	for i := range x.stripes {
@@ -186,6 +192,9 @@ func (s *service) snapshot(r *Registry) *Snapshot {
 		}
 	}
 	snap := &Snapshot{ServiceID: s.id, Records: v.Records, RouteRules: v.RouteRules}
+	buf := acquireBuf()
+	snap.size = len(snap.AppendJSON((*buf)[:0]))
+	releaseBuf(buf)
 	s.snap.Store(snap)
 	return snap
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,7 @@ var (
 // service when none of its instances is registered.
 func (s *Server) appendService(dst []byte, id string) []byte {
 	if snap := s.reg.Service(id); snap != nil {
-		return snap.AppendJSON(dst)
+		return snap.AppendJSON(slices.Grow(dst, snap.Size()+64))
 	}
 	return core.AppendEmptyService(dst, id)
 }
@@ -90,6 +91,11 @@ func (s *Server) services(_ context.Context, c *app.RequestContext) {
 	snaps, version := s.reg.Services()
 	buf := bodyBuffer(c)
 	*buf = append(*buf, servicesHead...)
+	size := 0
+	for _, snap := range snaps {
+		size += snap.Size() + 1
+	}
+	*buf = slices.Grow(*buf, size+64)
 	for i, snap := range snaps {
 		if i > 0 {
 			*buf = append(*buf, ',')
@@ -140,7 +146,7 @@ func appendDelta(dst []byte, changes []*core.Change) []byte {
 	order := make([]string, 0, 8)
 	groups := make(map[string][]*core.Change, 8)
 	for _, ch := range changes {
-		key := strings.ToLower(ch.Record.ServiceID)
+		key := ch.ServiceID
 		if _, ok := groups[key]; !ok {
 			order = append(order, key)
 		}
@@ -151,7 +157,7 @@ func appendDelta(dst []byte, changes []*core.Change) []byte {
 			dst = append(dst, ',')
 		}
 		g := groups[key]
-		dst = append(dst, mustMarshal(g[0].Record.ServiceID)...)
+		dst = append(dst, mustMarshal(key)...)
 		dst = append(dst, ':', '[')
 		for j, ch := range g {
 			if j > 0 {

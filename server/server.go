@@ -12,6 +12,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/cloudwego/hertz/pkg/common/config"
+	"github.com/cloudwego/hertz/pkg/common/hlog"
 	"github.com/cloudwego/hertz/pkg/route"
 
 	"github.com/artemis-go/artemis/core"
@@ -129,6 +130,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 	if cfg.Listener != nil {
 		opts = append(opts, server.WithListener(cfg.Listener))
 	}
+	hlog.SetLevel(hlog.LevelWarn) // Hertz's start-up chatter; errors still show
 	s.h = server.New(opts...)
 	s.h.Use(s.recoverPanics, cors)
 	s.routes(s.h.Engine)

@@ -1,0 +1,119 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/server"
+)
+
+// startServer runs a registry node on a loopback port with services×perService
+// instances registered, and returns its base URL.
+func startServer(b *testing.B, services, perService int) string {
+	b.Helper()
+	reg, err := core.New(core.Config{LeaseTTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	go srv.Run()
+	b.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		reg.Close()
+	})
+	base := "http://" + ln.Addr().String()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/health"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("server did not start")
+		}
+	}
+	for sv := range services {
+		var sb strings.Builder
+		sb.WriteString(`{"instances":[`)
+		for i := range perService {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			fmt.Fprintf(&sb, `{"regionId":"default","zoneId":"z","serviceId":"svc-%d","instanceId":"i-%d","ip":"10.0.%d.%d",`+
+				`"port":8080,"url":"http://10.0.%d.%d:8080/api","healthCheckUrl":"http://10.0.%d.%d:8080/health","status":"up",`+
+				`"metadata":{"version":"1.4.2","env":"prod","hostname":"host-%d"}}`, sv, i, sv, i, sv, i, sv, i, i)
+		}
+		sb.WriteString(`]}`)
+		post(b, http.DefaultClient, base+"/api/registry/register.json", []byte(sb.String()))
+	}
+	return base
+}
+
+func post(b *testing.B, c *http.Client, url string, body []byte) {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("unexpected status %d from %s", resp.StatusCode, url)
+	}
+}
+
+func roundTrips(b *testing.B, url string, body []byte) {
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer c.CloseIdleConnections() // lets the server shut down at once
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if body == nil {
+				resp, err := c.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				continue
+			}
+			post(b, c, url, body)
+		}
+	})
+}
+
+func BenchmarkRoundTripHeartbeat(b *testing.B) {
+	base := startServer(b, 10, 100)
+	roundTrips(b, base+"/api/registry/heartbeat.json",
+		[]byte(`{"instances":[{"regionId":"default","serviceId":"svc-3","instanceId":"i-7"}]}`))
+}
+
+func BenchmarkRoundTripService(b *testing.B) {
+	base := startServer(b, 10, 100)
+	roundTrips(b, base+"/api/discovery/service.json?serviceId=svc-4", nil)
+}
+
+func BenchmarkRoundTripLookup(b *testing.B) {
+	base := startServer(b, 10, 100)
+	roundTrips(b, base+"/api/discovery/lookup.json", []byte(`{"discoveryConfigs":[{"serviceId":"svc-1"},{"serviceId":"svc-2"}]}`))
+}
+
+func BenchmarkRoundTripHealth(b *testing.B) {
+	base := startServer(b, 0, 0)
+	roundTrips(b, base+"/health", nil)
+}
