@@ -1,7 +1,9 @@
 // Command artemis runs the Artemis service registry and its tools.
 //
-//	artemis server [flags]   run a registry node
-//	artemis version          print the version
+//	artemis server [flags]     run a registry node
+//	artemis loadtest [flags]   seed a registry and load it (vegeta)
+//	artemis noop [flags]       the no-op server load tests compare against
+//	artemis version            print the version
 package main
 
 import (
@@ -25,6 +27,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "server":
 		return runServer(args[1:], stderr)
+	case "loadtest":
+		return runLoadtest(args[1:], stdout, stderr)
+	case "noop":
+		return runNoop(args[1:], stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "artemis", version)
 		return 0
@@ -42,6 +48,8 @@ func usage(w io.Writer) {
 
 Commands:
   server    run a registry node (artemis server --help for its flags)
+  loadtest  seed a registry and load it with vegeta (artemis loadtest --help)
+  noop      run the no-op Hertz server load tests compare against
   version   print the version
 `)
 }

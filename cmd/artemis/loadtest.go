@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/artemis-go/artemis/loadtest"
+)
+
+func runLoadtest(args []string, stdout, stderr io.Writer) int {
+	var cfg loadtest.Config
+	fs := flag.NewFlagSet("artemis loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Target, "target", "", "base URL of a running registry on loopback (default: start bin/artemis)")
+	fs.StringVar(&cfg.ServerCPUs, "server-cpus", "", "pin started servers with taskset -c CPUS (e.g. 0 or 0-3)")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 20*time.Second, "lease TTL of a started registry")
+	fs.IntVar(&cfg.Instances, "instances", 100_000, "instances to seed")
+	fs.IntVar(&cfg.Services, "services", 1_000, "services the instances spread over")
+	fs.IntVar(&cfg.SeedBatch, "seed-batch", 1_000, "instances per register request while seeding")
+	fs.IntVar(&cfg.HeartbeatBatch, "heartbeat-batch", 1, "instances per heartbeat request")
+	fs.StringVar(&cfg.Scenario, "scenario", "mixed", "heartbeat, service, lookup, delta, churn, mixed or noop")
+	fs.IntVar(&cfg.Rate, "rate", 2_000, "requests per second (the start rate with -find-max)")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "attack duration")
+	fs.BoolVar(&cfg.FindMax, "find-max", false, "step the rate up to the highest whose P99 stays under -max-p99")
+	fs.DurationVar(&cfg.MaxP99, "max-p99", 10*time.Millisecond, "P99 bound of -find-max")
+	fs.DurationVar(&cfg.StepTime, "step", 10*time.Second, "duration of each -find-max step")
+	fs.Float64Var(&cfg.StepFactor, "step-factor", 1.25, "rate multiplier between -find-max steps")
+	fs.BoolVar(&cfg.Noop, "noop", true, "run the same attack against a no-op Hertz server too")
+	fs.BoolVar(&cfg.SeedOnly, "seed-only", false, "seed, report seeding rate, RSS and service.json latency, and stop")
+	fs.BoolVar(&cfg.Keepalive, "keepalive", true, "heartbeat every seeded instance in batches every TTL/3 (not measured)")
+	fs.StringVar(&cfg.ResultsDir, "results", "results", "directory for the JSON report, the HTML plot and README.md")
+	fs.BoolVar(&cfg.Record, "record", true, "append a row to RESULTS/README.md")
+	fs.StringVar(&cfg.Label, "label", "", "note recorded with the run")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "artemis loadtest: cannot find my own binary:", err)
+		return 1
+	}
+	cfg.Binary = exe
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := loadtest.Run(ctx, cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "artemis loadtest:", err)
+		return 1
+	}
+	path, err := rep.Write(cfg.ResultsDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "artemis loadtest:", err)
+		return 1
+	}
+	if cfg.Record {
+		if err := rep.AppendRow(cfg.ResultsDir); err != nil {
+			fmt.Fprintln(stderr, "artemis loadtest:", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "report: %s\n%s", path, rep.Row())
+	return 0
+}
+
+// runNoop serves the no-op twin the load generator compares against.
+func runNoop(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("artemis noop", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
+	svcBytes := fs.Int("service-bytes", 100, "size of the canned discovery answer")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	h := loadtest.NoopServer(*addr, *svcBytes)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- h.Run() }()
+	select {
+	case err := <-errc:
+		fmt.Fprintln(stderr, "artemis noop:", err)
+		return 1
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	h.Shutdown(sctx)
+	return 0
+}

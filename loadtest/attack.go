@@ -1,0 +1,168 @@
+package loadtest
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/tsenart/vegeta/v12/lib/plot"
+)
+
+// Summary is the outcome of one constant-rate attack. Quantiles are exact:
+// computed from every recorded latency, not estimated.
+type Summary struct {
+	Name          string           `json:"name"`
+	RequestedRate float64          `json:"requestedRate"`
+	AchievedRate  float64          `json:"achievedRate"`
+	Throughput    float64          `json:"throughput"` // successful requests per second
+	Duration      time.Duration    `json:"durationNs"`
+	Requests      int              `json:"requests"`
+	Success       float64          `json:"successRatio"`
+	Errors        map[string]int   `json:"errors"`
+	Latency       LatencyQuantiles `json:"latency"`
+	Server        *ProcessStats    `json:"server,omitempty"`
+}
+
+// LatencyQuantiles in nanoseconds.
+type LatencyQuantiles struct {
+	Min  time.Duration `json:"min"`
+	Mean time.Duration `json:"mean"`
+	P50  time.Duration `json:"p50"`
+	P90  time.Duration `json:"p90"`
+	P99  time.Duration `json:"p99"`
+	P999 time.Duration `json:"p999"`
+	Max  time.Duration `json:"max"`
+}
+
+// quantile returns the exact q-quantile (nearest rank) of sorted.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func quantiles(lat []time.Duration) LatencyQuantiles {
+	if len(lat) == 0 {
+		return LatencyQuantiles{}
+	}
+	slices.Sort(lat)
+	var sum time.Duration
+	for _, l := range lat {
+		sum += l
+	}
+	return LatencyQuantiles{Min: lat[0], Mean: sum / time.Duration(len(lat)), P50: quantile(lat, 0.50),
+		P90: quantile(lat, 0.90), P99: quantile(lat, 0.99), P999: quantile(lat, 0.999), Max: lat[len(lat)-1]}
+}
+
+// newAttacker returns a vegeta attacker tuned for loopback runs. Bodies are
+// read up to 512 bytes (enough for the responseStatus) and drained, so
+// connections are reused.
+func newAttacker(cfg Config) *vegeta.Attacker {
+	return vegeta.NewAttacker(
+		vegeta.Timeout(cfg.Timeout),
+		vegeta.KeepAlive(true),
+		vegeta.Connections(10_000),
+		vegeta.Workers(64),
+		vegeta.MaxBody(512),
+		vegeta.HTTP2(false),
+	)
+}
+
+// attack runs tr at rate for d and summarises it. When p is non-nil every
+// result is also added to the plot.
+func attack(name string, cfg Config, tr vegeta.Targeter, rate int, d time.Duration, p *plot.Plot) Summary {
+	atk := newAttacker(cfg)
+	lat := make([]time.Duration, 0, int(float64(rate)*d.Seconds()*1.05)+16)
+	errs := map[string]int{}
+	var first, last time.Time
+	ok := 0
+	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {
+		if first.IsZero() || res.Timestamp.Before(first) {
+			first = res.Timestamp
+		}
+		if res.Timestamp.After(last) {
+			last = res.Timestamp
+		}
+		lat = append(lat, res.Latency)
+		if e := resultError(res); e != "" {
+			errs[e]++
+			if res.Error == "" {
+				res.Error = e // so the plot shows in-band errors too
+			}
+		} else {
+			ok++
+		}
+		if p != nil {
+			p.Add(res)
+		}
+	}
+	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(lat), Errors: errs, Latency: quantiles(lat)}
+	if span := last.Sub(first); span > 0 && len(lat) > 1 {
+		s.AchievedRate = float64(len(lat)-1) / span.Seconds()
+		s.Duration = span
+		s.Throughput = float64(ok) / (span + s.Latency.Mean).Seconds()
+	}
+	if len(lat) > 0 {
+		s.Success = float64(ok) / float64(len(lat))
+	}
+	return s
+}
+
+// resultError classifies a result: "" for success, else an error key.
+// Registry answers carry their outcome in-band, so a 200 whose
+// responseStatus is not success is an error too.
+func resultError(res *vegeta.Result) string {
+	switch {
+	case res.Error != "" && res.Code == 0:
+		return "transport: " + shorten(res.Error)
+	case res.Code != 200:
+		return "http " + http.StatusText(int(res.Code))
+	case len(res.Body) > 0 && res.Body[0] == '{' && !bytes.HasPrefix(res.Body, successPrefix):
+		return "in-band " + inBandCode(res.Body)
+	}
+	return ""
+}
+
+func inBandCode(body []byte) string {
+	const key = `"errorCode":"`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return "unknown"
+	}
+	rest := body[i+len(key):]
+	if j := bytes.IndexByte(rest, '"'); j >= 0 {
+		return string(rest[:j])
+	}
+	return "unknown"
+}
+
+func shorten(s string) string {
+	// Drop per-connection detail (ports) so identical errors group.
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// sortedErrors returns "count× key" lines, most frequent first.
+func sortedErrors(errs map[string]int) []string {
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return errs[keys[i]] > errs[keys[j]] })
+	return keys
+}
+
+// drain reads and discards r; used for warm-up requests.
+func drain(r io.ReadCloser) { io.Copy(io.Discard, r); r.Close() }

@@ -1,0 +1,44 @@
+package loadtest
+
+import (
+	"context"
+	"strings"
+
+	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/app/server"
+	"github.com/cloudwego/hertz/pkg/common/hlog"
+)
+
+// NoopServer is the framework's own ceiling: a Hertz server (same transport,
+// same options as the registry) whose handlers do nothing but answer.
+// Discovery paths answer serviceBytes of canned JSON, so the twin of a read
+// scenario moves as many bytes as the registry does.
+func NoopServer(addr string, serviceBytes int) *server.Hertz {
+	hlog.SetLevel(hlog.LevelWarn)
+	h := server.New(server.WithHostPorts(addr), server.WithDisablePrintRoute(true), server.WithExitWaitTime(0))
+	ok := []byte(`{"responseStatus":{"status":"success","errorCode":"success","message":""}}`)
+	svc := cannedService(serviceBytes)
+	answer := func(body []byte) app.HandlerFunc {
+		return func(_ context.Context, c *app.RequestContext) {
+			c.SetStatusCode(200)
+			c.Response.Header.SetContentType("application/json; charset=utf-8")
+			c.Response.SetBodyRaw(body)
+		}
+	}
+	h.GET("/health", func(_ context.Context, c *app.RequestContext) { c.Response.SetBodyString("OK") })
+	for _, p := range []string{"/api/discovery/service.json", "/api/discovery/lookup.json"} {
+		h.GET(p, answer(svc))
+		h.POST(p, answer(svc))
+	}
+	h.NoRoute(answer(ok))
+	h.NoMethod(answer(ok))
+	return h
+}
+
+// cannedService returns a success answer padded to about n bytes.
+func cannedService(n int) []byte {
+	head := `{"responseStatus":{"status":"success","errorCode":"success","message":""},"service":{"serviceId":"noop","instances":[],"pad":"`
+	tail := `"}}`
+	pad := max(n-len(head)-len(tail), 0)
+	return []byte(head + strings.Repeat("x", pad) + tail)
+}

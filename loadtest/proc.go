@@ -1,0 +1,160 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ProcessStats samples a server process from /proc (Linux only).
+type ProcessStats struct {
+	PID        int     `json:"pid"`
+	RSSBytes   int64   `json:"rssBytes"`
+	CPUSeconds float64 `json:"cpuSeconds"`        // user+system over the attack
+	CPUPercent float64 `json:"cpuPercent"`        // of one core, over the attack
+	Threads    int     `json:"threads,omitempty"` // at the end
+	VmHWMBytes int64   `json:"vmHWMBytes"`        // peak RSS
+	Pinned     string  `json:"pinnedCpus,omitempty"`
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+func readRSS(pid int) (rss, hwm int64, threads int) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v << 10
+		case "VmHWM:":
+			hwm = v << 10
+		case "Threads:":
+			threads = int(v)
+		}
+	}
+	return rss, hwm, threads
+}
+
+// readCPU returns the user+system CPU seconds of pid.
+func readCPU(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start after ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// sampler measures a process's CPU over an interval.
+type sampler struct {
+	pid    int
+	pinned string
+	cpu0   float64
+	t0     time.Time
+}
+
+func startSampler(pid int, pinned string) *sampler {
+	if pid <= 0 {
+		return nil
+	}
+	return &sampler{pid: pid, pinned: pinned, cpu0: readCPU(pid), t0: time.Now()}
+}
+
+func (s *sampler) stop() *ProcessStats {
+	if s == nil {
+		return nil
+	}
+	cpu := readCPU(s.pid) - s.cpu0
+	rss, hwm, threads := readRSS(s.pid)
+	return &ProcessStats{PID: s.pid, RSSBytes: rss, VmHWMBytes: hwm, Threads: threads, CPUSeconds: cpu,
+		CPUPercent: 100 * cpu / time.Since(s.t0).Seconds(), Pinned: s.pinned}
+}
+
+// child is a server process started by the generator.
+type child struct {
+	cmd  *exec.Cmd
+	base string
+	logs bytes.Buffer
+}
+
+// startChild runs `binary args... --addr 127.0.0.1:PORT`, pinned with taskset
+// when cpus is set and taskset exists, and waits until /health answers.
+func startChild(ctx context.Context, binary, cpus string, args ...string) (*child, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append([]string{binary}, args...), "--addr", addr)
+	if cpus != "" {
+		if ts, err := exec.LookPath("taskset"); err == nil {
+			argv = append([]string{ts, "-c", cpus}, argv...)
+		}
+	}
+	c := &child{base: "http://" + addr}
+	c.cmd = exec.Command(argv[0], argv[1:]...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.logs, &c.logs
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", binary, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/health", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			drain(resp.Body)
+			if resp.StatusCode == 200 {
+				return c, nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.stop()
+			return nil, fmt.Errorf("cannot start %v: no answer on %s:\n%s", argv, addr, c.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *child) pid() int { return c.cmd.Process.Pid }
+
+// stop sends SIGTERM and waits up to 10 s, then kills.
+func (c *child) stop() {
+	c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("cannot find a free loopback port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}

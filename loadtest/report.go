@@ -1,0 +1,203 @@
+package loadtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/tsenart/vegeta/v12/lib/plot"
+)
+
+// Report is everything one run measured; it is written to ResultsDir as
+// JSON, as an HTML plot and as one row of ResultsDir/README.md.
+type Report struct {
+	Date           time.Time `json:"date"`
+	Commit         string    `json:"commit"`
+	Machine        Machine   `json:"machine"`
+	Tool           string    `json:"tool"`
+	Scenario       string    `json:"scenario"`
+	Label          string    `json:"label,omitempty"`
+	Instances      int       `json:"instances"`
+	Services       int       `json:"services"`
+	HeartbeatBatch int       `json:"heartbeatBatch"`
+	ServerCPUs     string    `json:"serverCpus,omitempty"`
+	FindMax        bool      `json:"findMax"`
+	MaxP99         string    `json:"maxP99,omitempty"`
+
+	Seed         *SeedStats         `json:"seed,omitempty"`
+	ServiceProbe LatencyQuantiles   `json:"serviceProbeAfterSeed,omitzero"`
+	Registry     *Summary           `json:"registry,omitempty"`
+	Noop         *Summary           `json:"noop,omitempty"`
+	RegistryMax  *FindMaxResult     `json:"registryFindMax,omitempty"`
+	NoopMax      *FindMaxResult     `json:"noopFindMax,omitempty"`
+	Ratios       map[string]float64 `json:"ratios,omitempty"`
+
+	plot *plot.Plot
+}
+
+// Machine identifies where a run happened.
+type Machine struct {
+	NProc      int    `json:"nproc"`
+	CPUModel   string `json:"cpuModel"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Hostname   string `json:"hostname"`
+}
+
+func newReport(cfg Config) *Report {
+	host, _ := os.Hostname()
+	r := &Report{
+		Date: time.Now().UTC(), Commit: gitDescribe(), Tool: "vegeta/v12 lib", Scenario: cfg.Scenario, Label: cfg.Label,
+		Instances: cfg.Instances, Services: cfg.Services, HeartbeatBatch: cfg.HeartbeatBatch, ServerCPUs: cfg.ServerCPUs,
+		FindMax: cfg.FindMax,
+		Machine: Machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0), Hostname: host},
+	}
+	if cfg.FindMax {
+		r.MaxP99 = cfg.MaxP99.String()
+	}
+	return r
+}
+
+// finish computes the registry-to-noop ratios.
+func (r *Report) finish() {
+	r.Ratios = map[string]float64{}
+	if r.Registry != nil && r.Noop != nil && r.Noop.Latency.P99 > 0 && !r.FindMax {
+		r.Ratios["p99"] = float64(r.Registry.Latency.P99) / float64(r.Noop.Latency.P99)
+		r.Ratios["p50"] = float64(r.Registry.Latency.P50) / float64(r.Noop.Latency.P50)
+	}
+	if r.RegistryMax != nil && r.NoopMax != nil && r.NoopMax.MaxRate > 0 {
+		r.Ratios["maxRate"] = float64(r.RegistryMax.MaxRate) / float64(r.NoopMax.MaxRate)
+	}
+}
+
+// Write saves the report as DIR/<stamp>-<scenario>.json and .html.
+func (r *Report) Write(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cannot create %s: %w", dir, err)
+	}
+	name := filepath.Join(dir, r.Date.Format("20060102T150405Z")+"-"+r.Scenario)
+	if r.FindMax {
+		name += "-findmax"
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("cannot encode the report: %w", err)
+	}
+	if err := os.WriteFile(name+".json", append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("cannot write the report: %w", err)
+	}
+	if r.plot != nil && (r.Registry != nil || r.Noop != nil) && !r.FindMax {
+		r.plot.Close()
+		f, err := os.Create(name + ".html")
+		if err != nil {
+			return "", fmt.Errorf("cannot write the plot: %w", err)
+		}
+		defer f.Close()
+		w := bufio.NewWriter(f)
+		if _, err := r.plot.WriteTo(w); err != nil {
+			return "", fmt.Errorf("cannot write the plot: %w", err)
+		}
+		if err := w.Flush(); err != nil {
+			return "", fmt.Errorf("cannot write the plot: %w", err)
+		}
+	}
+	return name + ".json", nil
+}
+
+// readmeHeader starts the results table of ResultsDir/README.md.
+const readmeHeader = `| date (UTC) | commit | machine | GOMAXPROCS | tool | scenario | instances | requested/s | achieved/s | P50 | P99 | P99.9 | errors | server RSS | no-op P99 | ratio | note |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+`
+
+// Row renders the report as one row of the results table.
+func (r *Report) Row() string {
+	m := fmt.Sprintf("%d× %s", r.Machine.NProc, r.Machine.CPUModel)
+	s, note := r.Registry, r.Label
+	if s == nil {
+		s = r.Noop
+	}
+	cells := []string{r.Date.Format("2006-01-02 15:04"), r.Commit, m, fmt.Sprint(r.Machine.GOMAXPROCS), r.Tool, r.Scenario,
+		fmt.Sprint(r.Instances)}
+	dur := func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
+	switch {
+	case s != nil:
+		rss := "-"
+		if s.Server != nil {
+			rss = mib(s.Server.RSSBytes)
+		}
+		errs := 0
+		for _, n := range s.Errors {
+			errs += n
+		}
+		noopP99, ratio := "-", "-"
+		if r.Noop != nil && s != r.Noop {
+			noopP99 = dur(r.Noop.Latency.P99)
+		}
+		if v, ok := r.Ratios["p99"]; ok {
+			ratio = fmt.Sprintf("%.2f× P99", v)
+		}
+		if v, ok := r.Ratios["maxRate"]; ok {
+			ratio = fmt.Sprintf("%.2f× max rate", v)
+			note = strings.TrimSpace(fmt.Sprintf("find-max P99≤%s: registry %d/s, no-op %d/s. %s", r.MaxP99,
+				r.RegistryMax.MaxRate, r.NoopMax.MaxRate, note))
+		}
+		cells = append(cells, fmt.Sprintf("%.0f", s.RequestedRate), fmt.Sprintf("%.0f", s.AchievedRate),
+			dur(s.Latency.P50), dur(s.Latency.P99), dur(s.Latency.P999), fmt.Sprint(errs), rss, noopP99, ratio)
+	case r.Seed != nil:
+		note = strings.TrimSpace(fmt.Sprintf("seeding: %.0f instances/s, peak RSS %s; service.json after: %s. %s",
+			r.Seed.Rate, mib(r.Seed.PeakRSSBytes), r.ServiceProbe, note))
+		cells = append(cells, "-", "-", dur(r.ServiceProbe.P50), dur(r.ServiceProbe.P99), dur(r.ServiceProbe.P999), "0",
+			mib(r.Seed.RSSBytes), "-", "-")
+	default:
+		cells = append(cells, "-", "-", "-", "-", "-", "-", "-", "-", "-")
+	}
+	cells = append(cells, note)
+	return "| " + strings.Join(cells, " | ") + " |\n"
+}
+
+// AppendRow adds the report's row to DIR/README.md, creating the table.
+func (r *Report) AppendRow(dir string) error {
+	path := filepath.Join(dir, "README.md")
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	s := string(b)
+	if !strings.Contains(s, "| date (UTC) | commit |") {
+		if s == "" {
+			s = "# Recorded results\n\n"
+		}
+		s = strings.TrimRight(s, "\n") + "\n\n## Load tests\n\n" + readmeHeader
+	}
+	s = strings.TrimRight(s, "\n") + "\n" + r.Row()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
+
+func gitDescribe() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}

@@ -1,0 +1,227 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/tsenart/vegeta/v12/lib/plot"
+)
+
+// FindMaxResult is the outcome of a -find-max search on one server.
+type FindMaxResult struct {
+	MaxRate int       `json:"maxRate"` // highest rate that passed; 0 if none did
+	Best    *Summary  `json:"best,omitempty"`
+	Steps   []Summary `json:"steps"`
+}
+
+// Run seeds the registry, runs the configured attack and its no-op twin, and
+// returns the report. Progress goes to progress (nil: none).
+func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	logf := func(format string, args ...any) {
+		if progress != nil {
+			fmt.Fprintf(progress, format+"\n", args...)
+		}
+	}
+	rep := newReport(cfg)
+	client := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+
+	base, pid := cfg.Target, 0
+	if base == "" {
+		srv, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "server", "--lease-ttl", cfg.LeaseTTL.String())
+		if err != nil {
+			return nil, err
+		}
+		defer srv.stop()
+		base, pid = srv.base, srv.pid()
+		logf("registry started on %s (pid %d, cpus %q)", base, pid, cfg.ServerCPUs)
+	}
+	if cfg.Scenario != "noop" || cfg.SeedOnly {
+		st, err := seed(ctx, client, base, cfg, progress)
+		if err != nil {
+			return nil, err
+		}
+		rep.Seed = &st
+		if pid > 0 {
+			rss, hwm, _ := readRSS(pid)
+			rep.Seed.RSSBytes, rep.Seed.PeakRSSBytes = rss, hwm
+		}
+		logf("seeded %d instances in %v (%.0f instances/s), server RSS %s", st.Instances, st.Elapsed.Round(time.Millisecond),
+			st.Rate, mib(rep.Seed.RSSBytes))
+	}
+	svcBytes, err := probeService(ctx, client, base, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SeedOnly {
+		rep.ServiceProbe, err = probeLatency(ctx, client, base+"/api/discovery/service.json?serviceId="+serviceID(cfg.Services/2), 1000)
+		if err == nil {
+			logf("service.json after seeding: %s", rep.ServiceProbe)
+		}
+		return rep, err
+	}
+	version, err := currentVersion(ctx, client, base)
+	if err != nil {
+		return nil, err
+	}
+
+	scenario := cfg.Scenario
+	if scenario == "noop" {
+		scenario = "mixed" // the noop scenario is the mixed attack on the no-op server alone
+	}
+	p := plot.New(plot.Title("artemis "+cfg.Scenario), plot.Downsample(4000), plot.Label(func(r *vegeta.Result) string {
+		if r.Error != "" {
+			return r.Attack + " error"
+		}
+		return r.Attack
+	}))
+	runOn := func(name, base string, pid int) (*Summary, *FindMaxResult, error) {
+		tr, err := targeter(scenario, base, cfg, version)
+		if err != nil {
+			return nil, nil, err
+		}
+		kctx, stopKeepalive := context.WithCancel(ctx)
+		defer stopKeepalive()
+		if cfg.Keepalive {
+			go keepalive(kctx, client, base, cfg, cfg.LeaseTTL/3)
+		}
+		attack(name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
+		if cfg.FindMax {
+			fm := findMax(name, cfg, tr, pid, logf)
+			return fm.Best, &fm, nil
+		}
+		smp := startSampler(pid, cfg.ServerCPUs)
+		s := attack(name, cfg, tr, cfg.Rate, cfg.Duration, p)
+		s.Server = smp.stop()
+		logf("%s", s.line())
+		return &s, nil, nil
+	}
+
+	if cfg.Scenario != "noop" {
+		if rep.Registry, rep.RegistryMax, err = runOn("registry", base, pid); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Noop || cfg.Scenario == "noop" {
+		noop, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+		if err != nil {
+			return nil, err
+		}
+		defer noop.stop()
+		logf("no-op twin started on %s (pid %d)", noop.base, noop.pid())
+		if rep.Noop, rep.NoopMax, err = runOn("noop", noop.base, noop.pid()); err != nil {
+			return nil, err
+		}
+	}
+	rep.finish()
+	rep.plot = p
+	return rep, nil
+}
+
+// findMax steps the rate up until a step fails: P99 over MaxP99, any error,
+// or an achieved rate under 95 % of the requested one.
+func findMax(name string, cfg Config, tr vegeta.Targeter, pid int, logf func(string, ...any)) FindMaxResult {
+	var res FindMaxResult
+	for rate := cfg.Rate; rate <= cfg.MaxRate; rate = int(float64(rate)*cfg.StepFactor + 0.5) {
+		smp := startSampler(pid, cfg.ServerCPUs)
+		s := attack(fmt.Sprintf("%s@%d", name, rate), cfg, tr, rate, cfg.StepTime, nil)
+		s.Server = smp.stop()
+		res.Steps = append(res.Steps, s)
+		pass := s.Latency.P99 <= cfg.MaxP99 && s.Success >= 0.999 && s.AchievedRate >= 0.95*float64(rate)
+		logf("%s pass=%v", s.line(), pass)
+		if !pass {
+			break
+		}
+		res.MaxRate = rate
+		res.Best = &res.Steps[len(res.Steps)-1]
+	}
+	if res.Best != nil { // Steps may have grown after Best was taken
+		for i := range res.Steps {
+			if int(res.Steps[i].RequestedRate) == res.MaxRate {
+				res.Best = &res.Steps[i]
+			}
+		}
+	}
+	return res
+}
+
+// probeService returns the size of one service.json answer, so the no-op
+// twin can answer reads with as many bytes.
+func probeService(ctx context.Context, client *http.Client, base string, cfg Config) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/discovery/service.json?serviceId="+serviceID(0), nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read a service: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return len(b), err
+}
+
+// currentVersion reads the registry's version from a delta answer (a delta
+// from version 0 always fails and carries the current version).
+func currentVersion(ctx context.Context, client *http.Client, base string) (int64, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/discovery/services-delta.json", bytes.NewReader([]byte(`{"version":0}`)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the version: %w", err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Version int64 `json:"version"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return 0, fmt.Errorf("cannot read the version: %w", err)
+	}
+	return v.Version, nil
+}
+
+// probeLatency times n sequential GETs of url.
+func probeLatency(ctx context.Context, client *http.Client, url string, n int) (LatencyQuantiles, error) {
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return LatencyQuantiles{}, err
+		}
+		drain(resp.Body)
+		if resp.StatusCode != 200 {
+			return LatencyQuantiles{}, fmt.Errorf("unexpected status %d from %s", resp.StatusCode, url)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return quantiles(lat), nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func (s Summary) line() string {
+	l := fmt.Sprintf("%-14s rate %6.0f/%6.0f  ok %.4f  p50 %-9v p90 %-9v p99 %-9v p99.9 %-9v max %-9v",
+		s.Name, s.AchievedRate, s.RequestedRate, s.Success, s.Latency.P50.Round(time.Microsecond), s.Latency.P90.Round(time.Microsecond),
+		s.Latency.P99.Round(time.Microsecond), s.Latency.P999.Round(time.Microsecond), s.Latency.Max.Round(time.Microsecond))
+	if s.Server != nil {
+		l += fmt.Sprintf("  server cpu %.0f%% rss %s", s.Server.CPUPercent, mib(s.Server.RSSBytes))
+	}
+	for _, k := range sortedErrors(s.Errors) {
+		l += fmt.Sprintf("\n    %d× %s", s.Errors[k], k)
+	}
+	return l
+}
+
+func (q LatencyQuantiles) String() string {
+	return fmt.Sprintf("p50 %v p99 %v p99.9 %v max %v", q.P50.Round(time.Microsecond), q.P99.Round(time.Microsecond),
+		q.P999.Round(time.Microsecond), q.Max.Round(time.Microsecond))
+}
