@@ -8,6 +8,12 @@
 #   BENCHTIME per-benchmark time                     (1s)
 #   BASE      git revision bench-compare compares to (HEAD~1)
 #   FUZZTIME  time per fuzz target in make fuzz      (10s)
+#   SCENARIO  load-test / profile scenario           (mixed)
+#   RATE      requests per second of load tests      (2000)
+#   DURATION  seconds of a load test                 (60)
+#   INSTANCES seeded instances                       (100000)
+#   SERVER_CPUS / GEN_CPUS  taskset pinning of server and generator
+#             (on 2+ cores: server on core 0, generator on the rest)
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -18,6 +24,17 @@ BENCH       ?= .
 BENCHTIME   ?= 1s
 BASE        ?= HEAD~1
 FUZZTIME    ?= 10s
+SCENARIO    ?= mixed
+RATE        ?= 2000
+DURATION    ?= 60
+INSTANCES   ?= 100000
+NPROC       := $(shell nproc 2>/dev/null || echo 1)
+TASKSET     := $(shell command -v taskset 2>/dev/null)
+ifeq ($(shell [ $(NPROC) -ge 2 ] && [ -n "$(TASKSET)" ] && echo yes),yes)
+SERVER_CPUS ?= 0
+GEN_CPUS    ?= 1-$(shell echo $$(($(NPROC)-1)))
+GEN_PIN     := taskset -c $(GEN_CPUS)
+endif
 
 VERSION     := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
@@ -25,6 +42,9 @@ TOOLS       := $(CURDIR)/.tools/bin
 BENCHSTAT   := $(TOOLS)/benchstat
 # Pinned tool versions, installed from the Go module proxy.
 BENCHSTAT_PKG := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+VEGETA      := $(TOOLS)/vegeta
+VEGETA_PKG  := github.com/tsenart/vegeta/v12@v12.13.0
+STAMP        = $(shell date -u +%Y%m%dT%H%M%SZ)
 
 .DEFAULT_GOAL := help
 
@@ -71,8 +91,48 @@ bench-compare: $(BENCHSTAT) ## benchstat of BASE vs the work tree, -count=10 (BE
 $(BENCHSTAT):
 	GOBIN=$(TOOLS) $(GO) install $(BENCHSTAT_PKG)
 
+$(VEGETA):
+	GOBIN=$(TOOLS) $(GO) install $(VEGETA_PKG)
+
 .PHONY: tools
-tools: $(BENCHSTAT) ## install the pinned tools into .tools/bin
+tools: $(BENCHSTAT) $(VEGETA) ## install the pinned tools (benchstat, vegeta CLI) into .tools/bin
+
+LOADTEST = $(GEN_PIN) ./bin/artemis loadtest -server-cpus '$(SERVER_CPUS)'
+
+.PHONY: loadtest
+loadtest: build ## headline run: INSTANCES seeded, SCENARIO at RATE for DURATION s, with its no-op twin; recorded in results/
+	$(LOADTEST) -instances $(INSTANCES) -scenario $(SCENARIO) -rate $(RATE) -duration $(DURATION)s
+
+.PHONY: loadtest-findmax
+loadtest-findmax: build ## -find-max (P99 < 10ms) of SCENARIO on the registry and on the no-op twin; recorded
+	$(LOADTEST) -instances $(INSTANCES) -scenario $(SCENARIO) -rate $(RATE) -find-max -step 10s
+
+.PHONY: loadtest-seed
+loadtest-seed: build ## seed INSTANCES (try 1000000) in batches of 1000 and record rate, RSS and service.json latency
+	$(LOADTEST) -instances $(INSTANCES) -services $$(($(INSTANCES)/100)) -seed-only
+
+.PHONY: loadtest-smoke
+loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI); results to a temp dir
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	for sc in heartbeat service lookup delta churn mixed; do \
+	  ./bin/artemis loadtest -instances 3000 -services 30 -scenario $$sc -rate 300 -duration 2s -results $$tmp -record=false | tail -1; \
+	  [ "$$(grep -c '"errors": {}' $$tmp/*-$$sc.json)" = 2 ] || { echo "loadtest smoke: $$sc had errors"; cat $$tmp/*-$$sc.json; exit 1; }; \
+	done
+
+.PHONY: profile
+profile: build ## capture cpu/heap/allocs/mutex/block/goroutine profiles of SCENARIO under load into profiles/
+	@d=$$(git describe --tags --always --dirty); \
+	profiles/capture.sh ./bin/artemis $(SCENARIO) profiles/$(STAMP)-$$d-$(SCENARIO) 20 $(INSTANCES) $(RATE) '$(SERVER_CPUS)'
+
+.PHONY: profile-diff
+profile-diff: build ## build BASE in a worktree, profile both under SCENARIO, print pprof -top -diff_base
+	@set -e; tmp=$$(mktemp -d); trap 'git worktree remove --force $$tmp/base >/dev/null 2>&1; rm -rf $$tmp' EXIT; \
+	git worktree add --detach $$tmp/base $(BASE) >/dev/null; \
+	(cd $$tmp/base && $(GO) build -o $$tmp/artemis-base ./cmd/artemis); \
+	cp ./bin/artemis $$tmp/artemis-new; \
+	profiles/capture.sh $$tmp/artemis-base $(SCENARIO) $$tmp/base 15 $(INSTANCES) $(RATE) '$(SERVER_CPUS)'; \
+	profiles/capture.sh $$tmp/artemis-new $(SCENARIO) $$tmp/new 15 $(INSTANCES) $(RATE) '$(SERVER_CPUS)'; \
+	$(GO) tool pprof -top -nodecount=25 -diff_base $$tmp/base-cpu.pb.gz $$tmp/artemis-new $$tmp/new-cpu.pb.gz
 
 .PHONY: fmt
 fmt: ## gofmt the tree

@@ -61,24 +61,28 @@ func quantiles(lat []time.Duration) LatencyQuantiles {
 		P90: quantile(lat, 0.90), P99: quantile(lat, 0.99), P999: quantile(lat, 0.999), Max: lat[len(lat)-1]}
 }
 
-// newAttacker returns a vegeta attacker tuned for loopback runs. Bodies are
-// read up to 512 bytes (enough for the responseStatus) and drained, so
-// connections are reused.
-func newAttacker(cfg Config) *vegeta.Attacker {
+// newAttacker returns a vegeta attacker tuned for loopback runs, and its
+// transport (to close idle connections afterwards, so servers stop at once).
+// Bodies are read up to 512 bytes (enough for the responseStatus) and
+// drained, so connections are reused.
+func newAttacker(cfg Config) (*vegeta.Attacker, *http.Transport) {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 10_000,
+		DisableCompression:  true,
+		IdleConnTimeout:     30 * time.Second,
+	}
 	return vegeta.NewAttacker(
-		vegeta.Timeout(cfg.Timeout),
-		vegeta.KeepAlive(true),
-		vegeta.Connections(10_000),
+		vegeta.Client(&http.Client{Transport: tr, Timeout: cfg.Timeout}),
 		vegeta.Workers(64),
 		vegeta.MaxBody(512),
-		vegeta.HTTP2(false),
-	)
+	), tr
 }
 
 // attack runs tr at rate for d and summarises it. When p is non-nil every
 // result is also added to the plot.
 func attack(name string, cfg Config, tr vegeta.Targeter, rate int, d time.Duration, p *plot.Plot) Summary {
-	atk := newAttacker(cfg)
+	atk, transport := newAttacker(cfg)
+	defer transport.CloseIdleConnections()
 	lat := make([]time.Duration, 0, int(float64(rate)*d.Seconds()*1.05)+16)
 	errs := map[string]int{}
 	var first, last time.Time

@@ -121,6 +121,7 @@ func startChild(ctx context.Context, binary, cpus string, args ...string) (*chil
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/health", nil)
+		req.Close = true // an idle keep-alive would delay the child's graceful stop
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			drain(resp.Body)
 			if resp.StatusCode == 200 {

@@ -60,6 +60,9 @@ func newReport(cfg Config) *Report {
 	if cfg.FindMax {
 		r.MaxP99 = cfg.MaxP99.String()
 	}
+	if cfg.SeedOnly {
+		r.Scenario = "seed"
+	}
 	return r
 }
 

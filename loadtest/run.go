@@ -14,6 +14,11 @@ import (
 	"github.com/tsenart/vegeta/v12/lib/plot"
 )
 
+// httpClient is the client for seeding, keepalive and probes.
+func httpClient() *http.Client {
+	return &http.Client{Timeout: defaultTimeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+}
+
 // FindMaxResult is the outcome of a -find-max search on one server.
 type FindMaxResult struct {
 	MaxRate int       `json:"maxRate"` // highest rate that passed; 0 if none did
@@ -34,7 +39,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 	}
 	rep := newReport(cfg)
-	client := &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	client := httpClient()
 	defer client.CloseIdleConnections()
 
 	base, pid := cfg.Target, 0
@@ -43,7 +48,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer srv.stop()
+		defer func() { client.CloseIdleConnections(); srv.stop() }() // idle keep-alives delay a graceful stop
 		base, pid = srv.base, srv.pid()
 		logf("registry started on %s (pid %d, cpus %q)", base, pid, cfg.ServerCPUs)
 	}
@@ -118,7 +123,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer noop.stop()
+		defer func() { client.CloseIdleConnections(); noop.stop() }()
 		logf("no-op twin started on %s (pid %d)", noop.base, noop.pid())
 		if rep.Noop, rep.NoopMax, err = runOn("noop", noop.base, noop.pid()); err != nil {
 			return nil, err

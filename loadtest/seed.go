@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -161,6 +162,13 @@ func startProgress(w io.Writer, what string, total int64, done *atomic.Int64, st
 	if w == nil {
 		return func() {}
 	}
+	// On a terminal the bar redraws in place; in a log it prints every 2 s.
+	every, cr := 2*time.Second, ""
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			every, cr = 200*time.Millisecond, "\r"
+		}
+	}
 	stop := make(chan struct{})
 	finished := make(chan struct{})
 	draw := func() {
@@ -168,17 +176,22 @@ func startProgress(w io.Writer, what string, total int64, done *atomic.Int64, st
 		width := 30
 		filled := int(float64(width) * float64(d) / float64(max(total, 1)))
 		rate := float64(d) / max(time.Since(start).Seconds(), 1e-9)
-		fmt.Fprintf(w, "\r%s [%-*s] %d/%d %.0f/s", what, width, bytes.Repeat([]byte("#"), filled), d, total, rate)
+		fmt.Fprintf(w, "%s%s [%-*s] %d/%d %.0f/s", cr, what, width, bytes.Repeat([]byte("#"), filled), d, total, rate)
+		if cr == "" {
+			fmt.Fprintln(w)
+		}
 	}
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(200 * time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-stop:
 				draw()
-				fmt.Fprintln(w)
+				if cr != "" {
+					fmt.Fprintln(w)
+				}
 				return
 			case <-t.C:
 				draw()

@@ -53,6 +53,10 @@ type Config struct {
 	IdleTimeout  time.Duration
 	// Logger receives errors and panics (slog.Default()).
 	Logger *slog.Logger
+	// Pprof serves net/http/pprof under /debug/pprof/ (and turns on mutex
+	// and block profiling); loopback clients only unless PprofRemote is set.
+	Pprof       bool
+	PprofRemote bool
 }
 
 func (c Config) withDefaults() Config {
@@ -134,6 +138,9 @@ func New(reg *core.Registry, cfg Config) *Server {
 	s.h = server.New(opts...)
 	s.h.Use(s.recoverPanics, cors)
 	s.routes(s.h.Engine)
+	if cfg.Pprof {
+		servePprof(s.h.Engine, cfg.PprofRemote)
+	}
 	s.up.Store(true)
 	return s
 }

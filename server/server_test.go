@@ -8,6 +8,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -292,4 +294,42 @@ func TestShutdownRefusesRegistrations(t *testing.T) {
 	if !strings.Contains(r.body, codeDataNotFound) {
 		t.Fatalf("unexpected nodes answer while down %s", r.body)
 	}
+}
+
+func TestPprof(t *testing.T) {
+	// ut.PerformRequest comes from 0.0.0.0, not loopback: refused.
+	if r := do(newTestServer(t, Config{Pprof: true}), "GET", "/debug/pprof/", ""); r.code != 403 || !strings.Contains(r.body, codeNoPermission) {
+		t.Fatalf("unexpected answer to a non-loopback pprof client %d %s", r.code, r.body)
+	}
+	if r := do(newTestServer(t, Config{}), "GET", "/debug/pprof/", ""); r.code != 404 {
+		t.Fatalf("pprof served without Pprof: %d", r.code)
+	}
+	// A loopback client over a real connection is served.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, Config{Pprof: true, Listener: ln})
+	go s.Run()
+	defer s.Shutdown(context.Background())
+	base := "http://" + ln.Addr().String()
+	var body string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(base + "/debug/pprof/heap?debug=1")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				body = string(b)
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pprof never answered: %v", err)
+		}
+	}
+	if !strings.Contains(body, "heap profile") {
+		t.Fatalf("unexpected heap profile %.200s", body)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

@@ -44,6 +44,8 @@ func serverFlags(args []string, stderr io.Writer) (core.Config, server.Config, e
 	fs.DurationVar(&sc.ReadTimeout, "read-timeout", 30*time.Second, "connection read timeout")
 	fs.DurationVar(&sc.WriteTimeout, "write-timeout", 30*time.Second, "connection write timeout")
 	fs.DurationVar(&sc.IdleTimeout, "idle-timeout", 2*time.Minute, "keep-alive idle timeout")
+	fs.BoolVar(&sc.Pprof, "pprof", false, "serve /debug/pprof/ (loopback clients only) with mutex and block profiling")
+	fs.BoolVar(&sc.PprofRemote, "pprof-remote", false, "let non-loopback clients read /debug/pprof/ too")
 	if err := fs.Parse(args); err != nil {
 		return rc, sc, err
 	}

@@ -1,0 +1,158 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/server"
+)
+
+func TestConfigRefusesNonLoopbackTargets(t *testing.T) {
+	for _, target := range []string{"http://10.0.0.1:8080", "http://example.com", "http://192.168.1.1", "not a url"} {
+		if _, err := (Config{Target: target}).withDefaults(); err == nil {
+			t.Fatalf("target %q was accepted", target)
+		}
+	}
+	for _, target := range []string{"http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:80", "http://127.0.0.2:9"} {
+		if _, err := (Config{Target: target}).withDefaults(); err != nil {
+			t.Fatalf("loopback target %q refused: %v", target, err)
+		}
+	}
+	for _, bad := range []Config{{Scenario: "bogus"}, {Duration: time.Hour}, {Instances: 10, Services: 20}, {StepFactor: 0.5}} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Fatalf("config %+v was accepted", bad)
+		}
+	}
+}
+
+func TestQuantilesAreExact(t *testing.T) {
+	lat := make([]time.Duration, 1000)
+	for i := range lat {
+		lat[len(lat)-1-i] = time.Duration(i+1) * time.Millisecond // 1..1000 ms, reversed
+	}
+	q := quantiles(lat)
+	want := LatencyQuantiles{Min: time.Millisecond, Mean: 500500 * time.Microsecond, P50: 500 * time.Millisecond,
+		P90: 900 * time.Millisecond, P99: 990 * time.Millisecond, P999: 999 * time.Millisecond, Max: time.Second}
+	if q != want {
+		t.Fatalf("unexpected quantiles %+v; want %+v", q, want)
+	}
+	if (quantiles(nil) != LatencyQuantiles{}) {
+		t.Fatalf("quantiles of nothing are not zero")
+	}
+}
+
+func TestResultError(t *testing.T) {
+	f := func(res vegeta.Result, want string) {
+		t.Helper()
+		if got := resultError(&res); got != want {
+			t.Fatalf("unexpected classification %q; want %q", got, want)
+		}
+	}
+	f(vegeta.Result{Code: 200, Body: []byte(`{"responseStatus":{"status":"success","errorCode":"success"}}`)}, "")
+	f(vegeta.Result{Code: 200, Body: []byte(`OK`)}, "")
+	f(vegeta.Result{Code: 200, Body: []byte(`{"responseStatus":{"status":"partial_fail","errorCode":"partial_fail"},"failedInstances":[{"errorCode":"data-not-found"}]}`)}, "in-band partial_fail")
+	f(vegeta.Result{Code: 413, Error: "413 Request Entity Too Large"}, "http Request Entity Too Large")
+	f(vegeta.Result{Error: "dial tcp 127.0.0.1:1: connect: connection refused"}, "transport: connection refused")
+}
+
+func TestBodiesAreValidJSON(t *testing.T) {
+	cfg, err := Config{Instances: 100, Services: 10, HeartbeatBatch: 7}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		Instances []core.Instance `json:"instances"`
+	}
+	if err := json.Unmarshal(instancesBody(0, 100, 10, true), &req); err != nil || len(req.Instances) != 100 {
+		t.Fatalf("cannot decode a seeding body: %v (%d instances)", err, len(req.Instances))
+	}
+	if inst := req.Instances[42]; inst.ServiceID != "svc-2" || inst.InstanceID != "inst-42" || len(inst.Metadata) != 3 || inst.HealthCheckURL == "" {
+		t.Fatalf("unexpected instance %+v", inst)
+	}
+	hb := heartbeatTargets("http://127.0.0.1:1", cfg)
+	if len(hb.targets) != 15 {
+		t.Fatalf("unexpected heartbeat targets %d; want 15 (100 instances in batches of 7)", len(hb.targets))
+	}
+	seen := map[string]bool{}
+	for _, tg := range hb.targets {
+		req.Instances = nil
+		if err := json.Unmarshal(tg.Body, &req); err != nil {
+			t.Fatalf("cannot decode a heartbeat body: %v", err)
+		}
+		for _, inst := range req.Instances {
+			seen[inst.InstanceID] = true
+		}
+	}
+	if len(seen) != 100 {
+		t.Fatalf("heartbeat targets cover %d instances; want 100", len(seen))
+	}
+	for _, tg := range lookupTargets("http://127.0.0.1:1", cfg).targets {
+		if !json.Valid(tg.Body) {
+			t.Fatalf("invalid lookup body %s", tg.Body)
+		}
+	}
+}
+
+// TestScenariosAgainstARealServer seeds an in-process registry and runs every
+// scenario briefly: each request must succeed (HTTP 200, in-band success).
+func TestScenariosAgainstARealServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs short attacks")
+	}
+	reg, err := core.New(core.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	go srv.Run()
+	defer srv.Shutdown(context.Background())
+	base := "http://" + ln.Addr().String()
+
+	cfg, err := Config{Target: base, Instances: 2000, Services: 20, SeedBatch: 500, Keepalive: true}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var progress strings.Builder
+	st, err := seed(ctx, httpClient(), base, cfg, &progress)
+	if err != nil || st.Instances != 2000 || st.Requests != 4 {
+		t.Fatalf("unexpected seeding %+v, %v", st, err)
+	}
+	if !strings.Contains(progress.String(), "2000/2000") {
+		t.Fatalf("progress bar never reached the end: %q", progress.String())
+	}
+	if got := reg.Stats().Instances; got != 2000 {
+		t.Fatalf("unexpected registry size %d after seeding; want 2000", got)
+	}
+	version, err := currentVersion(ctx, httpClient(), base)
+	if err != nil || version != reg.Version() {
+		t.Fatalf("unexpected version %d, %v; want %d", version, err, reg.Version())
+	}
+	for _, sc := range []string{"heartbeat", "service", "lookup", "delta", "churn", "mixed"} {
+		tr, err := targeter(sc, base, cfg, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := attack(sc, cfg, tr, 200, time.Second, nil)
+		if s.Requests < 100 || s.Success != 1 || len(s.Errors) != 0 {
+			t.Fatalf("scenario %s: %d requests, success %.3f, errors %v", sc, s.Requests, s.Success, s.Errors)
+		}
+	}
+	if got := reg.Stats().Instances; got < 2000 || got > 2000+churnPool {
+		t.Fatalf("unexpected registry size %d after churn", got)
+	}
+}
