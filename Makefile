@@ -119,6 +119,22 @@ loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI)
 	  [ "$$(grep -c '"errors": {}' $$tmp/*-$$sc.json)" = 2 ] || { echo "loadtest smoke: $$sc had errors"; cat $$tmp/*-$$sc.json; exit 1; }; \
 	done
 
+K6_SCRIPTS := register heartbeat service mixed
+
+.PHONY: k6
+k6: build ## run the k6 scenarios (needs k6 on PATH) against a fresh node, or BASE_URL; summaries in results/
+	@if ! command -v k6 >/dev/null; then \
+	  echo "k6 is not installed. Install it (https://grafana.com/docs/k6/latest/set-up/install-k6/),"; \
+	  echo "then run make k6 again; make k6-dryrun checks the scripts with Node.js meanwhile."; exit 1; fi
+	@set -e; base="$(BASE_URL)"; \
+	if [ -z "$$base" ]; then port=$$((20000 + RANDOM % 20000)); base=http://127.0.0.1:$$port; \
+	  ./bin/artemis server --addr 127.0.0.1:$$port >/dev/null 2>&1 & srv=$$!; trap "kill $$srv" EXIT; sleep 1; fi; \
+	for s in $(K6_SCRIPTS); do k6 run -e BASE_URL=$$base -e RATE=$(RATE) -e DURATION=$(DURATION)s k6/$$s.js; done
+
+.PHONY: k6-dryrun
+k6-dryrun: build ## prove the k6 scripts under Node.js against a live node (CI); broken scripts must fail
+	k6/dryrun/ci.sh
+
 .PHONY: profile
 profile: build ## capture cpu/heap/allocs/mutex/block/goroutine profiles of SCENARIO under load into profiles/
 	@d=$$(git describe --tags --always --dirty); \
