@@ -18,6 +18,14 @@ const (
 type interner struct {
 	m sync.Map // string -> string
 	n atomic.Int64
+	// front is a direct-mapped cache in front of m: most registrations repeat
+	// the same few region, zone, status and metadata strings, and a string
+	// compare is cheaper than a map lookup.
+	front [256]atomic.Pointer[string]
+}
+
+func frontSlot(s string) int {
+	return (len(s)*31 + int(s[0])*7 + int(s[len(s)-1])*3 + int(s[len(s)/2])) & 255
 }
 
 func newInterner() *interner { return &interner{} }
@@ -37,8 +45,14 @@ func (in *interner) intern(s string) string {
 	if !in.wants(s) {
 		return string([]byte(s))
 	}
+	slot := &in.front[frontSlot(s)]
+	if p := slot.Load(); p != nil && *p == s {
+		return *p
+	}
 	if v, ok := in.m.Load(s); ok {
-		return v.(string)
+		str := v.(string)
+		slot.Store(&str)
+		return str
 	}
 	v := string([]byte(s))
 	if in.n.Load() >= maxInterned {
