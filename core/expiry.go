@@ -1,6 +1,7 @@
 package core
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -87,6 +88,9 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 				}
 			}
 			sh.mu.Unlock()
+			// Let request goroutines run between chunks: with one P the
+			// sweep would otherwise hold the CPU until preempted (10 ms).
+			runtime.Gosched()
 		}
 		clear(due)
 		sh.mu.Lock()

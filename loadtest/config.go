@@ -63,9 +63,10 @@ type Config struct {
 	Noop bool
 	// SeedOnly seeds, reports the seeding rate and server RSS, and stops.
 	SeedOnly bool
-	// Keepalive heartbeats every seeded instance in batches every TTL/3
-	// (not measured), so they stay alive for the whole run.
-	Keepalive bool
+	// Keepalive heartbeats every seeded instance every TTL/3 in batches of
+	// KeepaliveBatch (100), not measured, so they stay alive for the whole run.
+	Keepalive      bool
+	KeepaliveBatch int
 
 	ResultsDir string // where reports go (results)
 	Record     bool   // append a row to ResultsDir/README.md
@@ -83,6 +84,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.SeedBatch, defaultSeedBatch)
 	def(&c.SeedWorkers, defaultSeedWorkers)
 	def(&c.HeartbeatBatch, 1)
+	def(&c.KeepaliveBatch, 100)
 	def(&c.Rate, defaultRate)
 	def(&c.MaxRate, 200_000)
 	if c.Scenario == "" {

@@ -45,7 +45,7 @@ type Report struct {
 type Machine struct {
 	NProc      int    `json:"nproc"`
 	CPUModel   string `json:"cpuModel"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
+	GOMAXPROCS int    `json:"gomaxprocs"` // of the generator
 	Hostname   string `json:"hostname"`
 }
 
@@ -55,7 +55,7 @@ func newReport(cfg Config) *Report {
 		Date: time.Now().UTC(), Commit: gitDescribe(), Tool: "vegeta/v12 lib", Scenario: cfg.Scenario, Label: cfg.Label,
 		Instances: cfg.Instances, Services: cfg.Services, HeartbeatBatch: cfg.HeartbeatBatch, ServerCPUs: cfg.ServerCPUs,
 		FindMax: cfg.FindMax,
-		Machine: Machine{NProc: runtime.NumCPU(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0), Hostname: host},
+		Machine: Machine{NProc: onlineCPUs(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0), Hostname: host},
 	}
 	if cfg.FindMax {
 		r.MaxP99 = cfg.MaxP99.String()
@@ -113,7 +113,7 @@ func (r *Report) Write(dir string) (string, error) {
 }
 
 // readmeHeader starts the results table of ResultsDir/README.md.
-const readmeHeader = `| date (UTC) | commit | machine | GOMAXPROCS | tool | scenario | instances | requested/s | achieved/s | P50 | P99 | P99.9 | errors | server RSS | no-op P99 | ratio | note |
+const readmeHeader = `| date (UTC) | commit | machine | generator GOMAXPROCS | tool | scenario | instances | requested/s | achieved/s | P50 | P99 | P99.9 | errors | server RSS | no-op P99 | ratio | note |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 `
 
@@ -190,6 +190,22 @@ func gitDescribe() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// onlineCPUs counts the machine's processors (nproc --all), not the ones
+// this process is pinned to.
+func onlineCPUs() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.NumCPU()
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "processor") {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 func cpuModel() string {

@@ -118,7 +118,9 @@ func (s *Server) decode(c *app.RequestContext, v any, allowEmpty bool) (func(), 
 		writeError(c, &apiError{400, "cannot decode request: " + errEmptyBody.Error()})
 		return nil, false
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	// UnmarshalFromString over a no-copy view: sonic's Unmarshal would copy
+	// the whole body first. Decoded strings alias b, which lives until release.
+	if err := json.UnmarshalFromString(b2s(b), v); err != nil {
 		release()
 		writeError(c, &apiError{400, "cannot decode request: " + shortError(err)})
 		return nil, false

@@ -16,10 +16,46 @@ var successBody = []byte(`{"responseStatus":{"status":"success","errorCode":"suc
 
 type batchOp func(insts []*core.Instance, failed []core.FailedInstance) []core.FailedInstance
 
-// batch is a pooled request for one registry call.
+// batch is a pooled request for one registry call. Register decodes whole
+// instances (req); heartbeat and unregister only need keys, decoded into
+// reused structs so they allocate nothing per instance (insts and ptrs carry
+// them to the core).
 type batch struct {
 	req    instancesRequest
+	keys   keysRequest
+	insts  []core.Instance
+	ptrs   []*core.Instance
 	failed []core.FailedInstance
+}
+
+// keysRequest is a heartbeat or unregister body: only the InstanceKey of each
+// instance is read; other fields are skipped by the decoder.
+type keysRequest struct {
+	Instances []instanceKey `json:"instances"`
+}
+
+type instanceKey struct {
+	RegionID   string `json:"regionId"`
+	ServiceID  string `json:"serviceId"`
+	InstanceID string `json:"instanceId"`
+}
+
+// keyed fills b.ptrs from b.keys; an all-blank key is a null entry, skipped.
+func (b *batch) keyed() []*core.Instance {
+	n := len(b.keys.Instances)
+	if cap(b.insts) < n {
+		b.insts = make([]core.Instance, n)
+	}
+	b.insts = b.insts[:n]
+	b.ptrs = b.ptrs[:0]
+	for i, k := range b.keys.Instances {
+		if k == (instanceKey{}) {
+			continue
+		}
+		b.insts[i] = core.Instance{RegionID: k.RegionID, ServiceID: k.ServiceID, InstanceID: k.InstanceID}
+		b.ptrs = append(b.ptrs, &b.insts[i])
+	}
+	return b.ptrs
 }
 
 var batches = sync.Pool{New: func() any { return new(batch) }}
@@ -29,52 +65,64 @@ func acquireBatch() *batch { return batches.Get().(*batch) }
 // releaseBatch clears b (its strings alias a request body) and pools it.
 func releaseBatch(b *batch) {
 	clear(b.req.Instances)
-	b.req.Instances = b.req.Instances[:0]
+	clear(b.keys.Instances)
+	clear(b.insts)
+	clear(b.ptrs)
 	clear(b.failed)
-	b.failed = b.failed[:0]
-	if cap(b.req.Instances) > 4096 {
-		b.req.Instances = nil
-	}
-	if cap(b.failed) > 4096 {
-		b.failed = nil
+	b.req.Instances, b.keys.Instances, b.insts, b.ptrs, b.failed =
+		b.req.Instances[:0], b.keys.Instances[:0], b.insts[:0], b.ptrs[:0], b.failed[:0]
+	if cap(b.req.Instances) > 4096 || cap(b.keys.Instances) > 4096 || cap(b.failed) > 4096 {
+		*b = batch{}
 	}
 	batches.Put(b)
 }
 
 func (s *Server) register(_ context.Context, c *app.RequestContext) {
-	s.serveBatch(c, s.reg.Register)
+	s.serveBatch(c, s.reg.Register, false)
 }
 
 func (s *Server) heartbeat(_ context.Context, c *app.RequestContext) {
-	s.serveBatch(c, s.reg.Heartbeat)
+	s.serveBatch(c, s.reg.Heartbeat, true)
 }
 
 func (s *Server) unregister(_ context.Context, c *app.RequestContext) {
-	s.serveBatch(c, s.reg.Unregister)
+	s.serveBatch(c, s.reg.Unregister, true)
 }
 
-// serveBatch decodes an instances request, checks it in the contract's order
-// and applies op.
-func (s *Server) serveBatch(c *app.RequestContext, op batchOp) {
+// serveBatch decodes an instances request (only keys when keysOnly), checks
+// it in the contract's order and applies op.
+func (s *Server) serveBatch(c *app.RequestContext, op batchOp, keysOnly bool) {
 	b := acquireBatch()
 	defer releaseBatch(b)
-	release, ok := s.decode(c, &b.req, false)
+	var v any = &b.req
+	if keysOnly {
+		v = &b.keys
+	}
+	release, ok := s.decode(c, v, false)
 	if !ok {
 		return
 	}
 	defer release()
-	writeBytes(c, 200, s.applyBatch(b, op))
+	insts := b.req.Instances
+	if keysOnly {
+		if len(b.keys.Instances) == 0 {
+			insts = nil
+		} else if insts = b.keyed(); len(insts) == 0 {
+			insts = []*core.Instance{nil} // only null entries: not empty, nothing to do
+		}
+	}
+	writeBytes(c, 200, s.applyBatch(insts, b, op))
 }
 
-// applyBatch runs op over a decoded request and returns the encoded answer.
-func (s *Server) applyBatch(b *batch, op batchOp) []byte {
-	if len(b.req.Instances) == 0 {
+// applyBatch runs op over decoded instances and returns the encoded answer.
+func (s *Server) applyBatch(insts []*core.Instance, b *batch, op batchOp) []byte {
+	if len(insts) == 0 {
 		return mustMarshal(registryResponse{ResponseStatus: failStatus(codeBadRequest, "instances is empty")})
 	}
 	if !s.up.Load() {
 		return mustMarshal(registryResponse{ResponseStatus: failStatus(codeServiceUnavailable, "node is not serving")})
 	}
-	b.failed = op(b.req.Instances, b.failed[:0])
+	b.failed = op(insts, b.failed[:0])
 	if len(b.failed) == 0 {
 		return successBody
 	}
