@@ -60,6 +60,10 @@ type SelfPreservationConfig struct {
 	PeakDecay time.Duration
 }
 
+// CheckConfig returns c with defaults applied, or an error naming the first
+// invalid field, as New would.
+func CheckConfig(c Config) (Config, error) { return c.withDefaults() }
+
 // withDefaults returns c with zero fields set to their defaults, or an error
 // naming the first invalid field.
 func (c Config) withDefaults() (Config, error) {

@@ -74,6 +74,7 @@ func newAttacker(cfg Config) (*vegeta.Attacker, *http.Transport) {
 	return vegeta.NewAttacker(
 		vegeta.Client(&http.Client{Transport: tr, Timeout: cfg.Timeout}),
 		vegeta.Workers(64),
+		vegeta.MaxWorkers(20_000), // bounds connections when the target saturates
 		vegeta.MaxBody(512),
 	), tr
 }

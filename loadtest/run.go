@@ -8,11 +8,22 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"github.com/tsenart/vegeta/v12/lib/plot"
 )
+
+// raiseFileLimit lifts the open-file soft limit to the hard limit: a
+// saturated generator opens a connection per in-flight request.
+func raiseFileLimit() {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+}
 
 // httpClient is the client for seeding, keepalive and probes.
 func httpClient() *http.Client {
@@ -38,6 +49,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 			fmt.Fprintf(progress, format+"\n", args...)
 		}
 	}
+	raiseFileLimit()
 	rep := newReport(cfg)
 	client := httpClient()
 	defer client.CloseIdleConnections()

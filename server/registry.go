@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/cloudwego/hertz/pkg/app"
@@ -103,6 +104,10 @@ func (s *Server) serveBatch(c *app.RequestContext, op batchOp, keysOnly bool) {
 		return
 	}
 	defer release()
+	if n := max(len(b.req.Instances), len(b.keys.Instances)); n > s.cfg.MaxInstancesPerRequest {
+		writeError(c, &apiError{413, fmt.Sprintf("%d instances in one request; at most %d", n, s.cfg.MaxInstancesPerRequest)})
+		return
+	}
 	insts := b.req.Instances
 	if keysOnly {
 		if len(b.keys.Instances) == 0 {

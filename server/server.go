@@ -20,14 +20,15 @@ import (
 
 // Defaults taken by zero Config fields.
 const (
-	defaultAddr             = "127.0.0.1:8080"
-	defaultMaxBodyBytes     = 8 << 20
-	defaultMaxInflatedBytes = 32 << 20
-	defaultMaxHeaderBytes   = 16 << 10
-	defaultReadTimeout      = 30 * time.Second
-	defaultWriteTimeout     = 30 * time.Second
-	defaultIdleTimeout      = 2 * time.Minute
-	defaultExitWait         = 4 * time.Second
+	defaultAddr                   = "127.0.0.1:8080"
+	defaultMaxBodyBytes           = 8 << 20
+	defaultMaxInflatedBytes       = 32 << 20
+	defaultMaxHeaderBytes         = 16 << 10
+	defaultMaxInstancesPerRequest = 10_000
+	defaultReadTimeout            = 30 * time.Second
+	defaultWriteTimeout           = 30 * time.Second
+	defaultIdleTimeout            = 2 * time.Minute
+	defaultExitWait               = 4 * time.Second
 )
 
 // Config configures a Server. Zero fields take the named defaults.
@@ -47,6 +48,9 @@ type Config struct {
 	MaxInflatedBytes int
 	// MaxHeaderBytes caps the request header (16 KiB).
 	MaxHeaderBytes int
+	// MaxInstancesPerRequest caps the instances of one registry request
+	// (10,000); a larger batch gets 413 bad-request.
+	MaxInstancesPerRequest int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection (30 s, 30 s, 2 min).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -57,6 +61,9 @@ type Config struct {
 	// and block profiling); loopback clients only unless PprofRemote is set.
 	Pprof       bool
 	PprofRemote bool
+	// RateLimits per operation; nil takes DefaultRateLimits, and a Limit
+	// whose Rate is 0 is unlimited.
+	RateLimits *RateLimits
 }
 
 func (c Config) withDefaults() Config {
@@ -78,6 +85,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
+	if c.MaxInstancesPerRequest <= 0 {
+		c.MaxInstancesPerRequest = defaultMaxInstancesPerRequest
+	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = defaultReadTimeout
 	}
@@ -90,6 +100,10 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.RateLimits == nil {
+		rl := DefaultRateLimits
+		c.RateLimits = &rl
+	}
 	return c
 }
 
@@ -101,14 +115,22 @@ type Server struct {
 	log  *slog.Logger
 	node nodeStatus
 
-	up     atomic.Bool // serving; false while starting and shutting down
-	panics atomic.Int64
+	up       atomic.Bool // serving; false while starting and shutting down
+	panics   atomic.Int64
+	limiters [numOps]*limiter
+	metrics  *metrics
+	errLog   *rateLimitedLog
 }
 
 // New returns a server for reg; Run starts it.
 func New(reg *core.Registry, cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger}
+	for op, l := range cfg.RateLimits.byOp() {
+		s.limiters[op] = newLimiter(l)
+	}
+	s.errLog = newRateLimitedLog(cfg.Logger)
+	s.metrics = newMetrics(s)
 	s.node = nodeStatus{
 		Node:                        serviceNode{URL: cfg.NodeURL, Zone: zone{RegionID: reg.Region(), ZoneID: reg.Zone()}},
 		Status:                      "up",
@@ -169,36 +191,35 @@ func (s *Server) routes(e *route.Engine) {
 		c.Response.Header.SetContentType("text/plain; charset=utf-8")
 		c.Response.SetBodyString("OK")
 	})
+	e.GET("/metrics", s.metrics.handler())
 
-	reg := e.Group("/api/registry")
-	reg.POST("/register.json", s.register)
-	reg.POST("/heartbeat.json", s.heartbeat)
-	reg.POST("/unregister.json", s.unregister)
-
-	disc := e.Group("/api/discovery")
-	disc.POST("/lookup.json", s.lookup)
-	disc.POST("/service.json", s.service)
-	disc.GET("/service.json", s.service)
-	disc.POST("/services.json", s.services)
-	disc.GET("/services.json", s.services)
-	disc.POST("/services-delta.json", s.servicesDelta)
-	disc.GET("/services-delta.json", s.servicesDelta)
-
-	st := e.Group("/api/status")
-	for path, h := range map[string]app.HandlerFunc{
-		"/node.json":       s.nodeStatus,
-		"/cluster.json":    s.clusterStatus,
-		"/leases.json":     s.leases,
-		"/config.json":     s.config,
-		"/deployment.json": s.deployment,
+	both := []string{"GET", "POST"}
+	post := []string{"POST"}
+	for _, r := range []struct {
+		methods []string
+		path    string
+		op      int
+		h       app.HandlerFunc
+	}{
+		{post, "/api/registry/register.json", opRegister, s.register},
+		{post, "/api/registry/heartbeat.json", opHeartbeat, s.heartbeat},
+		{post, "/api/registry/unregister.json", opUnregister, s.unregister},
+		{post, "/api/discovery/lookup.json", opDiscovery, s.lookup},
+		{both, "/api/discovery/service.json", opDiscovery, s.service},
+		{both, "/api/discovery/services.json", opDiscovery, s.services},
+		{both, "/api/discovery/services-delta.json", opDiscovery, s.servicesDelta},
+		{both, "/api/status/node.json", opStatus, s.nodeStatus},
+		{both, "/api/status/cluster.json", opStatus, s.clusterStatus},
+		{both, "/api/status/leases.json", opStatus, s.leases},
+		{both, "/api/status/config.json", opStatus, s.config},
+		{both, "/api/status/deployment.json", opStatus, s.deployment},
+		{both, "/api/cluster/up-registry-nodes.json", opStatus, s.upNodes},
+		{both, "/api/cluster/up-discovery-nodes.json", opStatus, s.upNodes},
 	} {
-		st.POST(path, h)
-		st.GET(path, h)
-	}
-	cl := e.Group("/api/cluster")
-	for _, path := range []string{"/up-registry-nodes.json", "/up-discovery-nodes.json"} {
-		cl.POST(path, s.upNodes)
-		cl.GET(path, s.upNodes)
+		h := s.metrics.instrument(r.path, s.limited(r.op, r.h))
+		for _, m := range r.methods {
+			e.Handle(m, r.path, h)
+		}
 	}
 
 	// OPTIONS has no routes: preflights land here, answered 200 (cors set the headers).
@@ -231,7 +252,7 @@ func cors(ctx context.Context, c *app.RequestContext) {
 }
 
 // recoverPanics turns a handler panic into a 500 (a bug, never a client's
-// mistake). The first panic is logged with its stack, then one in 1000.
+// mistake), counted and logged with its stack (errors are rate-limited).
 func (s *Server) recoverPanics(ctx context.Context, c *app.RequestContext) {
 	defer func() {
 		v := recover()
@@ -239,16 +260,33 @@ func (s *Server) recoverPanics(ctx context.Context, c *app.RequestContext) {
 			return
 		}
 		n := s.panics.Add(1)
-		if n == 1 || n%1000 == 0 {
-			s.log.Error("BUG: handler panic recovered", "path", string(c.Request.URI().Path()),
-				"panic", fmt.Sprint(v), "count", n, "stack", stack())
-		}
+		s.errLog.Error("BUG: handler panic recovered", "path", string(c.Request.URI().Path()),
+			"panic", fmt.Sprint(v), "count", n, "stack", stack())
 		c.Response.Reset()
 		c.Response.Header.Set("Access-Control-Allow-Origin", "*")
 		writeJSON(c, 500, statusOnly{failStatus(codeInternalError, "internal error")})
 		c.Abort()
 	}()
 	c.Next(ctx)
+}
+
+// rateLimitedBody answers a request over its operation's rate limit.
+var rateLimitedBody = []byte(`{"responseStatus":{"status":"fail","errorCode":"rate-limited","message":"too many requests; retry later"}}`)
+
+// limited checks op's rate limit before h runs (the first check, as the
+// contract orders them) and answers rate-limited in-band when it is spent.
+func (s *Server) limited(op int, h app.HandlerFunc) app.HandlerFunc {
+	lm := s.limiters[op]
+	if lm == nil {
+		return h
+	}
+	return func(ctx context.Context, c *app.RequestContext) {
+		if !lm.allow() {
+			writeBytes(c, 200, rateLimitedBody)
+			return
+		}
+		h(ctx, c)
+	}
 }
 
 // nodeAddr splits the advertised node URL's host and port for deployment.json.

@@ -197,14 +197,16 @@ func TestBinaryEndToEnd(t *testing.T) {
 }
 
 func TestServerFlags(t *testing.T) {
-	rc, sc, err := serverFlags([]string{"--addr", "127.0.0.1:1", "--region", "R", "--zone", "Z", "--lease-ttl", "3s", "--no-self-preservation"}, io.Discard)
+	cfg, _, err := loadServerConfig([]string{"--addr", "127.0.0.1:1", "--region", "R", "--zone", "Z", "--lease-ttl", "3s", "--no-self-preservation"},
+		func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rc, sc := cfg.Registry, cfg.Server
 	if sc.Addr != "127.0.0.1:1" || rc.Region != "R" || rc.Zone != "Z" || rc.LeaseTTL != 3*time.Second || !rc.SelfPreservation.Disabled {
 		t.Fatalf("unexpected configs %+v %+v", rc, sc)
 	}
-	if _, _, err := serverFlags([]string{"--lease-ttl", "soon"}, io.Discard); err == nil {
+	if _, _, err := loadServerConfig([]string{"--lease-ttl", "soon"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatalf("a bad duration was accepted")
 	}
 	if code := run([]string{"server", "--lease-ttl", "1ms"}, io.Discard, io.Discard); code != 2 {

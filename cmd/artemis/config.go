@@ -1,0 +1,422 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/server"
+)
+
+// The server's configuration comes from, in rising precedence: defaults, a
+// YAML file (--config), environment variables (ARTEMIS_<KEY>), and flags.
+// Every setting has one key ("registry.leaseTtl"); its environment variable
+// is the key upper-cased with dots as underscores (ARTEMIS_REGISTRY_LEASETTL)
+// and its flag is listed in the table below. Errors name the key.
+
+// serverConfig is everything `artemis server` is configured with.
+type serverConfig struct {
+	Registry core.Config
+	Server   server.Config
+	Limits   server.RateLimits
+	Log      logConfig
+	// sources records where each key's value came from.
+	sources map[string]string
+}
+
+type logConfig struct {
+	Level  string // debug, info, warn, error
+	Format string // text or json
+}
+
+// setting binds one configuration key to a field.
+type setting struct {
+	key   string
+	flag  string // "" for file and environment only
+	usage string
+	field string // the Go field name core or server validation errors use
+	value flag.Value
+}
+
+func (s setting) env() string {
+	return "ARTEMIS_" + strings.ToUpper(strings.ReplaceAll(s.key, ".", "_"))
+}
+
+// settings returns the table of settings bound to c, with defaults set.
+func (c *serverConfig) settings() []setting {
+	rc, sc, rl := &c.Registry, &c.Server, &c.Limits
+	*rc = core.Config{Region: "default", Zone: "default", LeaseTTL: 20 * time.Second, Shards: 128,
+		EvictionTick: 250 * time.Millisecond, ChangeLogSize: 1 << 17, ChangeLogAge: 10 * time.Minute,
+		SelfPreservation: core.SelfPreservationConfig{Window: 10 * time.Second, MinPeak: 50, Threshold: 0.85, PeakDecay: 10 * time.Minute}}
+	*sc = server.Config{Addr: "127.0.0.1:8080", MaxBodyBytes: 8 << 20, MaxInflatedBytes: 32 << 20, MaxHeaderBytes: 16 << 10,
+		MaxInstancesPerRequest: 10_000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	*rl = server.DefaultRateLimits
+	c.Log = logConfig{Level: "info", Format: "text"}
+	sp := &rc.SelfPreservation
+	spEnabled := true
+	return []setting{
+		{"server.addr", "addr", "listen address", "Addr", (*stringValue)(&sc.Addr)},
+		{"server.nodeUrl", "node-url", "URL this node advertises (default http://ADDR)", "NodeURL", (*stringValue)(&sc.NodeURL)},
+		{"server.maxBodyBytes", "max-body-bytes", "request body cap (413 above)", "MaxBodyBytes", (*intValue)(&sc.MaxBodyBytes)},
+		{"server.maxInflatedBytes", "max-inflated-bytes", "gzip request body cap after inflation", "MaxInflatedBytes", (*intValue)(&sc.MaxInflatedBytes)},
+		{"server.maxHeaderBytes", "max-header-bytes", "request header cap", "MaxHeaderBytes", (*intValue)(&sc.MaxHeaderBytes)},
+		{"server.maxInstancesPerRequest", "max-instances-per-request", "instances in one registry request (bad-request above)", "MaxInstancesPerRequest", (*intValue)(&sc.MaxInstancesPerRequest)},
+		{"server.readTimeout", "read-timeout", "connection read timeout", "ReadTimeout", (*durationValue)(&sc.ReadTimeout)},
+		{"server.writeTimeout", "write-timeout", "connection write timeout", "WriteTimeout", (*durationValue)(&sc.WriteTimeout)},
+		{"server.idleTimeout", "idle-timeout", "keep-alive idle timeout", "IdleTimeout", (*durationValue)(&sc.IdleTimeout)},
+		{"server.pprof", "pprof", "serve /debug/pprof/ (loopback clients only) with mutex and block profiling", "Pprof", (*boolValue)(&sc.Pprof)},
+		{"server.pprofRemote", "pprof-remote", "let non-loopback clients read /debug/pprof/ too", "PprofRemote", (*boolValue)(&sc.PprofRemote)},
+		{"registry.region", "region", "region of this node; instances of other regions are refused", "Region", (*stringValue)(&rc.Region)},
+		{"registry.zone", "zone", "zone of this node", "Zone", (*stringValue)(&rc.Zone)},
+		{"registry.leaseTtl", "lease-ttl", "lease time-to-live without a heartbeat", "LeaseTTL", (*durationValue)(&rc.LeaseTTL)},
+		{"registry.shards", "shards", "lock stripes (rounded up to a power of two)", "Shards", (*intValue)(&rc.Shards)},
+		{"registry.evictionTick", "eviction-tick", "granularity of lease expiry", "EvictionTick", (*durationValue)(&rc.EvictionTick)},
+		{"registry.changelogSize", "changelog-size", "changes retained for services-delta.json", "ChangeLogSize", (*intValue)(&rc.ChangeLogSize)},
+		{"registry.changelogAge", "changelog-age", "how long changes are retained", "ChangeLogAge", (*durationValue)(&rc.ChangeLogAge)},
+		{"registry.selfPreservation.enabled", "self-preservation", "suspend eviction when renewals collapse", "Disabled", (*boolValue)(&spEnabled)},
+		{"registry.selfPreservation.window", "self-preservation-window", "window renewals are counted over", "Window", (*durationValue)(&sp.Window)},
+		{"registry.selfPreservation.minPeak", "self-preservation-min-peak", "peak renewals below which no protection applies", "MinPeak", (*int64Value)(&sp.MinPeak)},
+		{"registry.selfPreservation.threshold", "self-preservation-threshold", "fraction of the peak under which eviction stops", "Threshold", (*floatValue)(&sp.Threshold)},
+		{"registry.selfPreservation.peakDecay", "self-preservation-peak-decay", "how long a peak holds", "PeakDecay", (*durationValue)(&sp.PeakDecay)},
+		{"rateLimit.register.rate", "rate-limit-register", "register requests per second (0: unlimited)", "", (*floatValue)(&rl.Register.Rate)},
+		{"rateLimit.register.burst", "", "register burst", "", (*intValue)(&rl.Register.Burst)},
+		{"rateLimit.heartbeat.rate", "rate-limit-heartbeat", "heartbeat requests per second (0: unlimited)", "", (*floatValue)(&rl.Heartbeat.Rate)},
+		{"rateLimit.heartbeat.burst", "", "heartbeat burst", "", (*intValue)(&rl.Heartbeat.Burst)},
+		{"rateLimit.unregister.rate", "rate-limit-unregister", "unregister requests per second (0: unlimited)", "", (*floatValue)(&rl.Unregister.Rate)},
+		{"rateLimit.unregister.burst", "", "unregister burst", "", (*intValue)(&rl.Unregister.Burst)},
+		{"rateLimit.discovery.rate", "rate-limit-discovery", "discovery requests per second (0: unlimited)", "", (*floatValue)(&rl.Discovery.Rate)},
+		{"rateLimit.discovery.burst", "", "discovery burst", "", (*intValue)(&rl.Discovery.Burst)},
+		{"rateLimit.status.rate", "rate-limit-status", "status and cluster requests per second (0: unlimited)", "", (*floatValue)(&rl.Status.Rate)},
+		{"rateLimit.status.burst", "", "status burst", "", (*intValue)(&rl.Status.Burst)},
+		{"log.level", "log-level", "debug, info, warn or error", "", (*stringValue)(&c.Log.Level)},
+		{"log.format", "log-format", "text or json", "", (*stringValue)(&c.Log.Format)},
+	}
+}
+
+// loadServerConfig builds the configuration from args, the environment
+// (getenv) and the file named by --config. It returns flag.ErrHelp for -h.
+func loadServerConfig(args []string, getenv func(string) string, stderr io.Writer) (*serverConfig, bool, error) {
+	c := &serverConfig{sources: map[string]string{}}
+	table := c.settings()
+	byKey := map[string]setting{}
+	fs := flag.NewFlagSet("artemis server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file (keys as in --print-config)")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration as YAML and exit")
+	flagValues := map[string]*pendingFlag{}
+	for _, s := range table {
+		byKey[strings.ToLower(s.key)] = s
+		if s.flag != "" {
+			pf := &pendingFlag{target: s.value}
+			flagValues[s.key] = pf
+			fs.Var(pf, s.flag, s.usage+" ("+s.key+", $"+s.env()+")")
+		}
+	}
+	noSP := fs.Bool("no-self-preservation", false, "always evict expired leases (registry.selfPreservation.enabled=false)")
+	if err := fs.Parse(args); err != nil {
+		return nil, false, err
+	}
+	if fs.NArg() > 0 {
+		return nil, false, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *configPath != "" {
+		if err := c.applyFile(*configPath, byKey); err != nil {
+			return nil, false, err
+		}
+	}
+	for _, s := range table {
+		if v := getenv(s.env()); v != "" {
+			if err := s.value.Set(v); err != nil {
+				return nil, false, fmt.Errorf("invalid configuration: %s (from $%s): %w", s.key, s.env(), err)
+			}
+			c.sources[s.key] = "env " + s.env()
+		}
+	}
+	for _, s := range table {
+		if pf := flagValues[s.key]; pf != nil && pf.set {
+			if err := s.value.Set(pf.raw); err != nil {
+				return nil, false, fmt.Errorf("invalid configuration: %s (flag --%s): %w", s.key, s.flag, err)
+			}
+			c.sources[s.key] = "flag --" + s.flag
+		}
+	}
+	spEnabled := *(*bool)(byKey["registry.selfpreservation.enabled"].value.(*boolValue))
+	c.Registry.SelfPreservation.Disabled = !spEnabled || *noSP
+	if err := c.validate(table); err != nil {
+		return nil, false, err
+	}
+	return c, *printConfig, nil
+}
+
+// pendingFlag holds a flag's text until file and environment are applied,
+// so that flags win.
+type pendingFlag struct {
+	target flag.Value
+	raw    string
+	set    bool
+}
+
+func (p *pendingFlag) String() string {
+	if p == nil || p.target == nil {
+		return ""
+	}
+	return p.target.String()
+}
+
+func (p *pendingFlag) Set(v string) error {
+	if err := validateText(p.target, v); err != nil {
+		return err
+	}
+	p.raw, p.set = v, true
+	return nil
+}
+
+func (p *pendingFlag) IsBoolFlag() bool {
+	_, ok := p.target.(*boolValue)
+	return ok
+}
+
+// validateText checks that v parses for the target's type without setting it.
+func validateText(target flag.Value, v string) error {
+	var err error
+	switch target.(type) {
+	case *durationValue:
+		_, err = time.ParseDuration(v)
+	case *intValue:
+		_, err = strconv.Atoi(v)
+	case *int64Value:
+		_, err = strconv.ParseInt(v, 10, 64)
+	case *floatValue:
+		_, err = strconv.ParseFloat(v, 64)
+	case *boolValue:
+		_, err = strconv.ParseBool(v)
+	}
+	return err
+}
+
+// applyFile reads a YAML file of nested keys; unknown keys are errors.
+func (c *serverConfig) applyFile(path string, byKey map[string]setting) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read configuration file: %w", err)
+	}
+	var doc map[string]any
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("cannot parse configuration file %s: %w", path, err)
+	}
+	flat := map[string]any{}
+	if err := flatten("", doc, flat); err != nil {
+		return fmt.Errorf("invalid configuration in %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(flat))
+	for k := range flat {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, ok := byKey[strings.ToLower(k)]
+		if !ok {
+			return fmt.Errorf("invalid configuration in %s: unknown key %s", path, k)
+		}
+		if err := s.value.Set(fmt.Sprint(flat[k])); err != nil {
+			return fmt.Errorf("invalid configuration in %s: %s: %w", path, s.key, err)
+		}
+		c.sources[s.key] = "file " + path
+	}
+	return nil
+}
+
+func flatten(prefix string, v any, out map[string]any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		if prefix == "" {
+			if v == nil {
+				return nil
+			}
+			return fmt.Errorf("the document is not a mapping")
+		}
+		out[prefix] = v
+		return nil
+	}
+	for k, sub := range m {
+		key := k
+		if prefix != "" {
+			key = prefix + "." + k
+		}
+		if sub == nil {
+			return fmt.Errorf("%s has no value", key)
+		}
+		if err := flatten(key, sub, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validate checks values the core and server would refuse, naming the key.
+func (c *serverConfig) validate(table []setting) error {
+	named := func(err error) error {
+		msg := err.Error()
+		for _, s := range table {
+			if s.field != "" && strings.Contains(msg, "cannot use "+s.field+" ") || strings.Contains(msg, "cannot use SelfPreservation."+s.field+" ") {
+				return fmt.Errorf("invalid configuration: %s: %w", s.key, err)
+			}
+		}
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	if _, err := core.CheckConfig(c.Registry); err != nil {
+		return named(err)
+	}
+	checks := []struct {
+		key string
+		bad bool
+		why string
+	}{
+		{"server.addr", c.Server.Addr == "", "must not be empty"},
+		{"server.maxBodyBytes", c.Server.MaxBodyBytes < 1, "must be positive"},
+		{"server.maxInflatedBytes", c.Server.MaxInflatedBytes < c.Server.MaxBodyBytes, "must be at least server.maxBodyBytes"},
+		{"server.maxHeaderBytes", c.Server.MaxHeaderBytes < 1024, "must be at least 1024"},
+		{"server.maxInstancesPerRequest", c.Server.MaxInstancesPerRequest < 1, "must be positive"},
+		{"server.readTimeout", c.Server.ReadTimeout <= 0, "must be positive"},
+		{"server.writeTimeout", c.Server.WriteTimeout <= 0, "must be positive"},
+		{"server.idleTimeout", c.Server.IdleTimeout <= 0, "must be positive"},
+		{"log.level", !contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "must be debug, info, warn or error"},
+		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
+	}
+	for op, l := range map[string]server.Limit{"register": c.Limits.Register, "heartbeat": c.Limits.Heartbeat,
+		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status} {
+		checks = append(checks,
+			struct {
+				key string
+				bad bool
+				why string
+			}{"rateLimit." + op + ".rate", l.Rate < 0, "must not be negative"},
+			struct {
+				key string
+				bad bool
+				why string
+			}{"rateLimit." + op + ".burst", l.Rate > 0 && l.Burst < 1, "must be at least 1 when the rate is set"})
+	}
+	for _, ch := range checks {
+		if ch.bad {
+			return fmt.Errorf("invalid configuration: %s %s", ch.key, ch.why)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// printYAML writes the effective configuration as nested YAML, with each
+// value's source as a comment.
+func (c *serverConfig) printYAML(w io.Writer) error {
+	root := &yaml.Node{Kind: yaml.MappingNode}
+	for _, s := range c.settingsView() {
+		parts := strings.Split(s.key, ".")
+		node := root
+		for i, p := range parts {
+			if i == len(parts)-1 {
+				val := &yaml.Node{Kind: yaml.ScalarNode, Value: s.value.String()}
+				if src := c.sources[s.key]; src != "" {
+					val.LineComment = src
+				}
+				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p}, val)
+				break
+			}
+			var next *yaml.Node
+			for j := 0; j+1 < len(node.Content); j += 2 {
+				if node.Content[j].Value == p {
+					next = node.Content[j+1]
+				}
+			}
+			if next == nil {
+				next = &yaml.Node{Kind: yaml.MappingNode}
+				node.Content = append(node.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: p}, next)
+			}
+			node = next
+		}
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return fmt.Errorf("cannot print the configuration: %w", err)
+	}
+	return enc.Close()
+}
+
+// settingsView binds a fresh table to a copy of c's values, for printing.
+func (c *serverConfig) settingsView() []setting {
+	view := &serverConfig{}
+	table := view.settings()
+	view.Registry, view.Server, view.Limits, view.Log = c.Registry, c.Server, c.Limits, c.Log
+	for i := range table {
+		if table[i].key == "registry.selfPreservation.enabled" {
+			table[i].value = boolText(!c.Registry.SelfPreservation.Disabled)
+		}
+	}
+	return table
+}
+
+type (
+	stringValue   string
+	intValue      int
+	int64Value    int64
+	floatValue    float64
+	boolValue     bool
+	durationValue time.Duration
+	boolText      bool
+)
+
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+func (v *stringValue) String() string     { return string(*v) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	*v = intValue(n)
+	return err
+}
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *int64Value) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	*v = int64Value(n)
+	return err
+}
+func (v *int64Value) String() string { return strconv.FormatInt(int64(*v), 10) }
+func (v *floatValue) Set(s string) error {
+	f, err := strconv.ParseFloat(s, 64)
+	*v = floatValue(f)
+	return err
+}
+func (v *floatValue) String() string { return strconv.FormatFloat(float64(*v), 'g', -1, 64) }
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	*v = boolValue(b)
+	return err
+}
+func (v *boolValue) String() string   { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) IsBoolFlag() bool { return true }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	*v = durationValue(d)
+	return err
+}
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v boolText) Set(string) error     { return errors.New("read-only") }
+func (v boolText) String() string       { return strconv.FormatBool(bool(v)) }

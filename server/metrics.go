@@ -1,0 +1,162 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/common/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are served at /metrics in the Prometheus text format, named
+// artemis_*. Request counters and histograms are resolved per endpoint when
+// routes are registered, so the hot path only increments and observes (no
+// label lookups, no allocation). Registry gauges are read from core.Stats
+// when Prometheus scrapes, never counted on the hot path.
+
+// Request results, from the HTTP status and the responseStatus in-band.
+const (
+	resultSuccess = iota
+	resultFail
+	resultPartialFail
+	resultClientError
+	resultServerError
+	numResults
+)
+
+var resultNames = [numResults]string{"success", "fail", "partial_fail", "client_error", "server_error"}
+
+var latencyBuckets = []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "artemis_http_requests_total", Help: "HTTP requests by endpoint and result (success, fail, partial_fail from the responseStatus; client_error, server_error from the HTTP status).",
+		}, []string{"endpoint", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "artemis_http_request_duration_seconds", Help: "Time spent in the handler, by endpoint.", Buckets: latencyBuckets,
+		}, []string{"endpoint"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, &statsCollector{s: s},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// instrument wraps a handler with the metrics of its endpoint.
+func (m *metrics) instrument(endpoint string, h app.HandlerFunc) app.HandlerFunc {
+	var counters [numResults]prometheus.Counter
+	for i, r := range resultNames {
+		counters[i] = m.requests.WithLabelValues(endpoint, r)
+	}
+	observer := m.latency.WithLabelValues(endpoint)
+	return func(ctx context.Context, c *app.RequestContext) {
+		start := time.Now()
+		h(ctx, c)
+		observer.Observe(time.Since(start).Seconds())
+		counters[classify(c)].Inc()
+	}
+}
+
+var (
+	statusPrefix = []byte(`{"responseStatus":{"status":"`)
+	wordSuccess  = []byte(`success"`)
+	wordPartial  = []byte(`partial_fail"`)
+)
+
+// classify derives a request's result without the handler's help.
+func classify(c *app.RequestContext) int {
+	code := c.Response.StatusCode()
+	switch {
+	case code >= 500:
+		return resultServerError
+	case code >= 400:
+		return resultClientError
+	}
+	body := c.Response.Body()
+	if !bytes.HasPrefix(body, statusPrefix) {
+		return resultSuccess // status answers lead with their payload
+	}
+	rest := body[len(statusPrefix):]
+	switch {
+	case bytes.HasPrefix(rest, wordSuccess):
+		return resultSuccess
+	case bytes.HasPrefix(rest, wordPartial):
+		return resultPartialFail
+	}
+	return resultFail
+}
+
+func (m *metrics) handler() app.HandlerFunc {
+	return adaptor.HertzHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+}
+
+// statsCollector exports core.Stats and server counters at scrape time.
+type statsCollector struct{ s *Server }
+
+var (
+	descInstances   = prometheus.NewDesc("artemis_instances", "Registered instances (leases).", nil, nil)
+	descServices    = prometheus.NewDesc("artemis_services", "Services with at least one registered instance.", nil, nil)
+	descVersion     = prometheus.NewDesc("artemis_registry_version", "Current registry version.", nil, nil)
+	descRegister    = prometheus.NewDesc("artemis_registrations_total", "Successful registrations, per instance.", nil, nil)
+	descRenewals    = prometheus.NewDesc("artemis_renewals_total", "Successful heartbeats, per instance.", nil, nil)
+	descUnregister  = prometheus.NewDesc("artemis_unregistrations_total", "Instances unregistered.", nil, nil)
+	descEvictions   = prometheus.NewDesc("artemis_evictions_total", "Expired leases evicted.", nil, nil)
+	descExpired     = prometheus.NewDesc("artemis_expired_leases", "Expired leases kept by self-preservation.", nil, nil)
+	descSPActive    = prometheus.NewDesc("artemis_self_preservation_active", "1 while self-preservation suspends eviction.", nil, nil)
+	descSPEnabled   = prometheus.NewDesc("artemis_self_preservation_enabled", "1 when self-preservation is configured on.", nil, nil)
+	descSPWindow    = prometheus.NewDesc("artemis_self_preservation_renewals_in_window", "Renewals counted over the sliding window.", nil, nil)
+	descSPPeak      = prometheus.NewDesc("artemis_self_preservation_renewals_peak", "Tracked peak of renewals in the window.", nil, nil)
+	descChangeLog   = prometheus.NewDesc("artemis_changelog_entries", "Changes retained for deltas and streams.", nil, nil)
+	descPanics      = prometheus.NewDesc("artemis_panics_recovered_total", "Handler panics recovered (each one is a bug).", nil, nil)
+	descRateLimited = prometheus.NewDesc("artemis_rate_limited_total", "Requests refused with rate-limited, by operation.", []string{"operation"}, nil)
+)
+
+func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInstances, descServices, descVersion, descRegister, descRenewals, descUnregister,
+		descEvictions, descExpired, descSPActive, descSPEnabled, descSPWindow, descSPPeak, descChangeLog, descPanics, descRateLimited} {
+		ch <- d
+	}
+}
+
+func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := sc.s.reg.Stats()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	gauge(descInstances, float64(st.Instances))
+	gauge(descServices, float64(st.Services))
+	gauge(descVersion, float64(st.Version))
+	counter(descRegister, float64(st.Registrations))
+	counter(descRenewals, float64(st.Renewals))
+	counter(descUnregister, float64(st.Unregistrations))
+	counter(descEvictions, float64(st.Evictions))
+	gauge(descExpired, float64(st.Expired))
+	gauge(descSPActive, boolFloat(st.SelfPreservation.Active))
+	gauge(descSPEnabled, boolFloat(st.SelfPreservation.Enabled))
+	gauge(descSPWindow, float64(st.SelfPreservation.RenewalsInWindow))
+	gauge(descSPPeak, float64(st.SelfPreservation.Peak))
+	gauge(descChangeLog, float64(st.ChangeLogLen))
+	counter(descPanics, float64(sc.s.panics.Load()))
+	for op, lm := range sc.s.limiters {
+		ch <- prometheus.MustNewConstMetric(descRateLimited, prometheus.CounterValue, float64(lm.count()), opNames[op])
+	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
