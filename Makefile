@@ -111,6 +111,10 @@ loadtest-findmax: build ## -find-max (P99 < 10ms) of SCENARIO on the registry an
 loadtest-seed: build ## seed INSTANCES (try 1000000) in batches of 1000 and record rate, RSS and service.json latency
 	$(LOADTEST) -instances $(INSTANCES) -services $$(($(INSTANCES)/100)) -seed-only
 
+.PHONY: soak
+soak: build ## 10 minutes of mixed load at 5,000 req/s on 100k instances; RSS and goroutines before and after, recorded
+	$(LOADTEST) -instances 100000 -scenario mixed -rate 5000 -duration 600s -noop=false -label soak
+
 .PHONY: loadtest-smoke
 loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI); results to a temp dir
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \

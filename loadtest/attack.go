@@ -26,6 +26,17 @@ type Summary struct {
 	Errors        map[string]int   `json:"errors"`
 	Latency       LatencyQuantiles `json:"latency"`
 	Server        *ProcessStats    `json:"server,omitempty"`
+	// ServerBefore and ServerAfter sample the server around the attack
+	// (RSS from /proc, goroutines from its /metrics), to show it stays flat.
+	ServerBefore *Snapshot `json:"serverBefore,omitempty"`
+	ServerAfter  *Snapshot `json:"serverAfter,omitempty"`
+}
+
+// Snapshot is a point sample of a server process.
+type Snapshot struct {
+	RSSBytes   int64 `json:"rssBytes"`
+	Goroutines int   `json:"goroutines"` // -1 when the server has no /metrics
+	Threads    int   `json:"threads"`
 }
 
 // LatencyQuantiles in nanoseconds.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -158,4 +159,35 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// snapshot samples pid's RSS and threads and the go_goroutines gauge of the
+// server at base (-1 if it exports none).
+func snapshot(ctx context.Context, base string, pid int) *Snapshot {
+	if pid <= 0 {
+		return nil
+	}
+	rss, _, threads := readRSS(pid)
+	return &Snapshot{RSSBytes: rss, Threads: threads, Goroutines: scrapeGauge(ctx, base+"/metrics", "go_goroutines")}
+}
+
+// scrapeGauge reads one unlabelled gauge from a Prometheus text endpoint.
+func scrapeGauge(ctx context.Context, url, name string) int {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return int(f)
+			}
+		}
+	}
+	return -1
 }

@@ -118,9 +118,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 			fm := findMax(name, cfg, tr, pid, logf)
 			return fm.Best, &fm, nil
 		}
+		before := snapshot(ctx, base, pid)
 		smp := startSampler(pid, cfg.ServerCPUs)
 		s := attack(name, cfg, tr, cfg.Rate, cfg.Duration, p)
 		s.Server = smp.stop()
+		s.ServerBefore, s.ServerAfter = before, snapshot(ctx, base, pid)
 		logf("%s", s.line())
 		return &s, nil, nil
 	}
@@ -231,6 +233,10 @@ func (s Summary) line() string {
 		s.Latency.P99.Round(time.Microsecond), s.Latency.P999.Round(time.Microsecond), s.Latency.Max.Round(time.Microsecond))
 	if s.Server != nil {
 		l += fmt.Sprintf("  server cpu %.0f%% rss %s", s.Server.CPUPercent, mib(s.Server.RSSBytes))
+	}
+	if s.ServerBefore != nil && s.ServerAfter != nil {
+		l += fmt.Sprintf("  (before→after: rss %s→%s, goroutines %d→%d)", mib(s.ServerBefore.RSSBytes), mib(s.ServerAfter.RSSBytes),
+			s.ServerBefore.Goroutines, s.ServerAfter.Goroutines)
 	}
 	for _, k := range sortedErrors(s.Errors) {
 		l += fmt.Sprintf("\n    %d× %s", s.Errors[k], k)
