@@ -13,7 +13,7 @@ import (
 func changeSummary(changes []*Change) []string {
 	var out []string
 	for _, c := range changes {
-		out = append(out, c.Type.String()+":"+c.Record.InstanceID)
+		out = append(out, c.Type.String()+":"+c.Record.InstanceID())
 	}
 	return out
 }
@@ -126,7 +126,7 @@ func TestFilters(t *testing.T) {
 	r.SetFilters(FilterFunc(func(v *ServiceView) {
 		kept := v.Records[:0:0]
 		for _, rec := range v.Records {
-			if rec.InstanceID != hidden {
+			if rec.InstanceID() != hidden {
 				kept = append(kept, rec)
 			}
 		}
@@ -165,7 +165,7 @@ func TestLeases(t *testing.T) {
 		got := map[string][]string{}
 		r.Leases([]string{"A", "missing"}, func(id string, ls []LeaseInfo) {
 			for _, l := range ls {
-				got[id] = append(got[id], fmt.Sprintf("%s %d %d %d %v", l.Record.InstanceID, l.Created, l.Renewed, l.Eviction, l.TTL))
+				got[id] = append(got[id], fmt.Sprintf("%s %d %d %d %v", l.Record.InstanceID(), l.Created, l.Renewed, l.Eviction, l.TTL))
 			}
 		})
 		want := map[string][]string{"a": {

@@ -85,28 +85,74 @@ func (inst *Instance) Validate(region string) error {
 
 // Record is the registry's stored, immutable copy of an Instance.
 //
-// Records are shared by leases, snapshots and the change log: callers must
-// never modify one. A record is encoded to JSON once, when registered; its
-// per-instance strings are substrings of that encoding wherever they need no
-// escaping, and common values (region, zone, status, metadata keys) are
-// interned, which keeps a record with realistic fields well under 1 KB.
+// A record is encoded to JSON once, when registered, and keeps nothing else
+// but offsets into that encoding: its accessors return substrings of it.
+// So a record is three pointers for the garbage collector to follow (its
+// JSON, its metadata offsets and, rarely, a side buffer for values that
+// needed escaping) instead of a dozen strings, which keeps GC marking of a
+// million-instance registry short. Records are shared by leases, snapshots
+// and the change log: callers must not modify one, nor the bytes of JSON.
 type Record struct {
-	RegionID       string
-	ZoneID         string
-	GroupID        string
-	ServiceID      string
-	InstanceID     string
-	MachineName    string
-	IP             string
-	Protocol       string
-	URL            string
-	HealthCheckURL string
-	Status         string
-	Port           int32
-	// Meta holds metadata as alternating keys and values, sorted by key.
-	Meta []string
+	json  []byte      // the encoded Instance object
+	extra string      // unescaped values whose JSON form has escapes
+	meta  []fieldSpan // metadata keys and values, alternating, sorted by key
+	spans [numFields]fieldSpan
+	port  int32
+}
 
-	json []byte
+// Field indexes of Record.spans.
+const (
+	fRegion = iota
+	fZone
+	fGroup
+	fService
+	fInstance
+	fMachine
+	fIP
+	fProtocol
+	fURL
+	fHealth
+	fStatus
+	numFields
+)
+
+// fieldSpan locates a value: in json, or in extra when off has inExtra set.
+type fieldSpan struct{ off, n uint32 }
+
+const inExtra = 1 << 31
+
+func (r *Record) get(sp fieldSpan) string {
+	if sp.n == 0 {
+		return ""
+	}
+	if sp.off&inExtra != 0 {
+		off := sp.off &^ inExtra
+		return r.extra[off : off+sp.n]
+	}
+	return unsafe.String(&r.json[sp.off], int(sp.n))
+}
+
+// Accessors. The strings share the record's memory; they stay valid as
+// long as the caller keeps them (the GC keeps the record's JSON alive).
+func (r *Record) RegionID() string       { return r.get(r.spans[fRegion]) }
+func (r *Record) ZoneID() string         { return r.get(r.spans[fZone]) }
+func (r *Record) GroupID() string        { return r.get(r.spans[fGroup]) }
+func (r *Record) ServiceID() string      { return r.get(r.spans[fService]) }
+func (r *Record) InstanceID() string     { return r.get(r.spans[fInstance]) }
+func (r *Record) MachineName() string    { return r.get(r.spans[fMachine]) }
+func (r *Record) IP() string             { return r.get(r.spans[fIP]) }
+func (r *Record) Protocol() string       { return r.get(r.spans[fProtocol]) }
+func (r *Record) URL() string            { return r.get(r.spans[fURL]) }
+func (r *Record) HealthCheckURL() string { return r.get(r.spans[fHealth]) }
+func (r *Record) Status() string         { return r.get(r.spans[fStatus]) }
+func (r *Record) Port() int              { return int(r.port) }
+
+// MetadataLen returns the number of metadata entries.
+func (r *Record) MetadataLen() int { return len(r.meta) / 2 }
+
+// Metadata returns metadata entry i (in key order).
+func (r *Record) Metadata(i int) (key, value string) {
+	return r.get(r.meta[2*i]), r.get(r.meta[2*i+1])
 }
 
 // JSON returns the record encoded as an Instance object. The bytes are
@@ -116,14 +162,15 @@ func (r *Record) JSON() []byte { return r.json }
 // Instance materialises r as a new Instance the caller owns.
 func (r *Record) Instance() Instance {
 	inst := Instance{
-		RegionID: r.RegionID, ZoneID: r.ZoneID, GroupID: r.GroupID, ServiceID: r.ServiceID,
-		InstanceID: r.InstanceID, MachineName: r.MachineName, IP: r.IP, Port: int(r.Port),
-		Protocol: r.Protocol, URL: r.URL, HealthCheckURL: r.HealthCheckURL, Status: r.Status,
+		RegionID: r.RegionID(), ZoneID: r.ZoneID(), GroupID: r.GroupID(), ServiceID: r.ServiceID(),
+		InstanceID: r.InstanceID(), MachineName: r.MachineName(), IP: r.IP(), Port: r.Port(),
+		Protocol: r.Protocol(), URL: r.URL(), HealthCheckURL: r.HealthCheckURL(), Status: r.Status(),
 	}
-	if len(r.Meta) > 0 {
-		inst.Metadata = make(map[string]string, len(r.Meta)/2)
-		for i := 0; i < len(r.Meta); i += 2 {
-			inst.Metadata[r.Meta[i]] = r.Meta[i+1]
+	if n := r.MetadataLen(); n > 0 {
+		inst.Metadata = make(map[string]string, n)
+		for i := range n {
+			k, v := r.Metadata(i)
+			inst.Metadata[k] = v
 		}
 	}
 	return inst
@@ -131,23 +178,23 @@ func (r *Record) Instance() Instance {
 
 // sameAs reports whether r holds exactly the data of inst.
 func (r *Record) sameAs(inst *Instance) bool {
-	if r.RegionID != inst.RegionID || r.ZoneID != inst.ZoneID || r.GroupID != inst.GroupID ||
-		r.ServiceID != inst.ServiceID || r.InstanceID != inst.InstanceID || r.MachineName != inst.MachineName ||
-		r.IP != inst.IP || int(r.Port) != inst.Port || r.Protocol != inst.Protocol || r.URL != inst.URL ||
-		r.HealthCheckURL != inst.HealthCheckURL || r.Status != inst.Status || len(r.Meta) != 2*len(inst.Metadata) {
+	if r.RegionID() != inst.RegionID || r.ZoneID() != inst.ZoneID || r.GroupID() != inst.GroupID ||
+		r.ServiceID() != inst.ServiceID || r.InstanceID() != inst.InstanceID || r.MachineName() != inst.MachineName ||
+		r.IP() != inst.IP || r.Port() != inst.Port || r.Protocol() != inst.Protocol || r.URL() != inst.URL ||
+		r.HealthCheckURL() != inst.HealthCheckURL || r.Status() != inst.Status || r.MetadataLen() != len(inst.Metadata) {
 		return false
 	}
-	for i := 0; i < len(r.Meta); i += 2 {
-		v, ok := inst.Metadata[r.Meta[i]]
-		if !ok || v != r.Meta[i+1] {
+	for i := range r.MetadataLen() {
+		k, v := r.Metadata(i)
+		if w, ok := inst.Metadata[k]; !ok || w != v {
 			return false
 		}
 	}
 	return true
 }
 
-// newRecord copies inst into a compact record and encodes it.
-func newRecord(inst *Instance, in *interner) *Record {
+// newRecord encodes inst into a new record.
+func newRecord(inst *Instance) *Record {
 	var keyBuf [8]string
 	keys := keyBuf[:0]
 	for k := range inst.Metadata {
@@ -155,88 +202,58 @@ func newRecord(inst *Instance, in *interner) *Record {
 	}
 	slices.Sort(keys)
 
-	rec := &Record{
-		RegionID:  in.intern(inst.RegionID),
-		ZoneID:    in.intern(inst.ZoneID),
-		GroupID:   in.intern(inst.GroupID),
-		ServiceID: in.intern(inst.ServiceID),
-		Protocol:  in.intern(inst.Protocol),
-		Status:    in.intern(inst.Status),
-		Port:      int32(inst.Port),
-	}
+	rec := &Record{port: int32(inst.Port)}
 	if len(keys) > 0 {
-		rec.Meta = make([]string, 2*len(keys))
-		for i, k := range keys {
-			rec.Meta[2*i] = in.intern(k)
-			if v := inst.Metadata[k]; in.wants(v) {
-				rec.Meta[2*i+1] = in.intern(v)
-			}
-		}
+		rec.meta = make([]fieldSpan, 2*len(keys))
 	}
-
 	buf := acquireBuf()
-	e := recordEncoder{b: (*buf)[:0]}
-	e.b = append(e.b, '{')
-	e.field("regionId", rec.RegionID, nil)
-	e.field("zoneId", rec.ZoneID, nil)
-	e.field("groupId", rec.GroupID, nil)
-	e.field("serviceId", rec.ServiceID, nil)
-	e.field("instanceId", inst.InstanceID, &rec.InstanceID)
-	e.field("machineName", inst.MachineName, &rec.MachineName)
-	e.field("ip", inst.IP, &rec.IP)
+	e := recordEncoder{b: append((*buf)[:0], '{')}
+	e.field("regionId", inst.RegionID, &rec.spans[fRegion])
+	e.field("zoneId", inst.ZoneID, &rec.spans[fZone])
+	e.field("groupId", inst.GroupID, &rec.spans[fGroup])
+	e.field("serviceId", inst.ServiceID, &rec.spans[fService])
+	e.field("instanceId", inst.InstanceID, &rec.spans[fInstance])
+	e.field("machineName", inst.MachineName, &rec.spans[fMachine])
+	e.field("ip", inst.IP, &rec.spans[fIP])
 	if len(e.b) > 1 {
 		e.b = append(e.b, ',')
 	}
 	e.b = append(e.b, `"port":`...)
-	e.b = strconv.AppendInt(e.b, int64(rec.Port), 10)
-	e.field("protocol", rec.Protocol, nil)
-	e.field("url", inst.URL, &rec.URL)
-	e.field("healthCheckUrl", inst.HealthCheckURL, &rec.HealthCheckURL)
-	e.field("status", rec.Status, nil)
+	e.b = strconv.AppendInt(e.b, int64(rec.port), 10)
+	e.field("protocol", inst.Protocol, &rec.spans[fProtocol])
+	e.field("url", inst.URL, &rec.spans[fURL])
+	e.field("healthCheckUrl", inst.HealthCheckURL, &rec.spans[fHealth])
+	e.field("status", inst.Status, &rec.spans[fStatus])
 	if len(keys) > 0 {
 		e.b = append(e.b, `,"metadata":{`...)
 		for i, k := range keys {
 			if i > 0 {
 				e.b = append(e.b, ',')
 			}
-			e.b = appendString(e.b, rec.Meta[2*i])
+			e.str(k, &rec.meta[2*i])
 			e.b = append(e.b, ':')
-			if v := inst.Metadata[k]; in.wants(v) {
-				e.b = appendString(e.b, rec.Meta[2*i+1])
-			} else {
-				e.str(v, &rec.Meta[2*i+1])
-			}
+			e.str(inst.Metadata[k], &rec.meta[2*i+1])
 		}
 		e.b = append(e.b, '}')
 	}
 	e.b = append(e.b, '}')
-
 	rec.json = slices.Clone(e.b)
-	s := unsafe.String(unsafe.SliceData(rec.json), len(rec.json)) // rec.json is never written again
-	for _, sp := range e.spans {
-		*sp.dst = s[sp.off : sp.off+sp.n]
+	if len(e.extra) > 0 {
+		rec.extra = string(e.extra)
 	}
 	*buf = e.b
 	releaseBuf(buf)
 	return rec
 }
 
-// recordEncoder writes a record's JSON and remembers where each unescaped
-// per-instance string landed, so the record can point into its encoding.
+// recordEncoder writes a record's JSON and where each value landed.
 type recordEncoder struct {
 	b     []byte
-	spans []span
-	buf   [12]span
+	extra []byte
 }
 
-type span struct {
-	off, n int
-	dst    *string
-}
-
-// field appends "name":value unless value is empty. A nil dst means the
-// value is already stored (interned); otherwise dst receives it.
-func (e *recordEncoder) field(name, value string, dst *string) {
+// field appends "name":value unless value is empty.
+func (e *recordEncoder) field(name, value string, sp *fieldSpan) {
 	if value == "" {
 		return
 	}
@@ -246,23 +263,19 @@ func (e *recordEncoder) field(name, value string, dst *string) {
 	e.b = append(e.b, '"')
 	e.b = append(e.b, name...)
 	e.b = append(e.b, '"', ':')
-	if dst == nil {
-		e.b = appendString(e.b, value)
-		return
-	}
-	e.str(value, dst)
+	e.str(value, sp)
 }
 
-// str appends value as a JSON string and arranges for dst to receive it.
-func (e *recordEncoder) str(value string, dst *string) {
+// str appends value as a JSON string and records its span: in the JSON when
+// it needed no escaping, else in the extra buffer.
+func (e *recordEncoder) str(value string, sp *fieldSpan) {
 	start := len(e.b) + 1
 	e.b = appendString(e.b, value)
-	if len(e.b)-start-1 != len(value) { // escaped: keep a copy of its own
-		*dst = strings.Clone(value)
+	sp.n = uint32(len(value))
+	if len(e.b)-start-1 == len(value) {
+		sp.off = uint32(start)
 		return
 	}
-	if e.spans == nil {
-		e.spans = e.buf[:0]
-	}
-	e.spans = append(e.spans, span{off: start, n: len(value), dst: dst})
+	sp.off = uint32(len(e.extra)) | inExtra
+	e.extra = append(e.extra, value...)
 }

@@ -15,7 +15,6 @@ type Registry struct {
 	mask   uint64
 	svcs   serviceIndex
 	log    changeLog
-	intern *interner
 	sp     selfPreservation
 
 	filters atomic.Pointer[[]Filter]
@@ -73,7 +72,6 @@ func New(cfg Config) (*Registry, error) {
 		hash:   newHasher(),
 		shards: make([]shard, cfg.Shards),
 		mask:   uint64(cfg.Shards - 1),
-		intern: newInterner(),
 		done:   make(chan struct{}),
 	}
 	now := r.nowMs()
@@ -146,7 +144,7 @@ func (r *Registry) register(inst *Instance, now int64) {
 		return
 	}
 
-	rec := newRecord(inst, r.intern) // built outside the lock
+	rec := newRecord(inst) // built outside the lock
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -53,7 +53,7 @@ func instanceIDs(snap *Snapshot) []string {
 	}
 	var ids []string
 	for _, rec := range snap.Records {
-		ids = append(ids, rec.InstanceID)
+		ids = append(ids, rec.InstanceID())
 	}
 	return ids
 }
@@ -145,8 +145,8 @@ func TestKeysAreCaseInsensitive(t *testing.T) {
 	if snap == nil || len(snap.Records) != 1 {
 		t.Fatalf("unexpected snapshot; got %v; want one instance", instanceIDs(snap))
 	}
-	if snap.ServiceID != "MyService" || snap.Records[0].URL != "http://changed/" {
-		t.Fatalf("unexpected service %q url %q; want MyService and the replaced url", snap.ServiceID, snap.Records[0].URL)
+	if snap.ServiceID != "MyService" || snap.Records[0].URL() != "http://changed/" {
+		t.Fatalf("unexpected service %q url %q; want MyService and the replaced url", snap.ServiceID, snap.Records[0].URL())
 	}
 	if got := r.Stats().Instances; got != 1 {
 		t.Fatalf("unexpected instance count; got %d; want 1", got)
@@ -176,6 +176,9 @@ func TestSnapshotJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(*inst, decoded.Instances[0]); diff != "" {
 		t.Fatalf("unexpected round trip (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(*inst, r.Service("svc").Records[0].Instance()); diff != "" {
+		t.Fatalf("unexpected record accessors (-want +got):\n%s", diff)
 	}
 	if r.Service("unknown") != nil {
 		t.Fatalf("unexpected snapshot for an unknown service")
@@ -214,7 +217,7 @@ func TestReregisterIdenticalEmitsNothing(t *testing.T) {
 	changed.Status = StatusDown
 	r.Register([]*Instance{changed}, nil)
 	changes, _, err := r.ChangesSince(v, nil)
-	if err != nil || len(changes) != 1 || changes[0].Type != ChangeNew || changes[0].Record.Status != StatusDown {
+	if err != nil || len(changes) != 1 || changes[0].Type != ChangeNew || changes[0].Record.Status() != StatusDown {
 		t.Fatalf("unexpected changes %v, %v; want one new with status down", changes, err)
 	}
 }
@@ -273,7 +276,7 @@ func TestLeaseExpiry(t *testing.T) {
 			t.Fatalf("unexpected instances after expiry; got %v; want [kept]", got)
 		}
 		changes, _, err := r.ChangesSince(v, nil)
-		if err != nil || len(changes) != 1 || changes[0].Type != ChangeDelete || changes[0].Record.InstanceID != "dropped" {
+		if err != nil || len(changes) != 1 || changes[0].Type != ChangeDelete || changes[0].Record.InstanceID() != "dropped" {
 			t.Fatalf("unexpected changes %v, %v; want one delete of dropped", changes, err)
 		}
 		if r.Stats().Evictions != 1 {

@@ -69,19 +69,20 @@ func (x *serviceIndex) find(h uint64, id string) *service {
 
 // acquire returns the service of rec, creating it if needed.
 func (x *serviceIndex) acquire(r *Registry, rec *Record) *service {
-	h := r.hash.service(rec.ServiceID)
-	if s := x.find(h, rec.ServiceID); s != nil {
+	id := rec.ServiceID()
+	h := r.hash.service(id)
+	if s := x.find(h, id); s != nil {
 		return s
 	}
 	st := &x.stripes[h%serviceStripes]
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for s := st.m[h]; s != nil; s = s.next {
-		if s.hash == h && asciiEqualFold(s.id, rec.ServiceID) {
+		if s.hash == h && asciiEqualFold(s.id, id) {
 			return s
 		}
 	}
-	s := &service{id: rec.ServiceID, hash: h, members: make(map[*lease]struct{})}
+	s := &service{id: strings.Clone(id), hash: h, members: make(map[*lease]struct{})}
 	s.next = st.m[h]
 	st.m[h] = s
 	x.count.Add(1)
@@ -166,7 +167,7 @@ func (s *service) leases(dst []LeaseInfo, ttlMs int64, ttl time.Duration) []Leas
 		renewed := l.renewed.Load()
 		dst = append(dst, LeaseInfo{Record: l.rec.Load(), Created: l.created, Renewed: renewed, Eviction: renewed + ttlMs, TTL: ttl})
 	}
-	slices.SortFunc(dst, func(a, b LeaseInfo) int { return strings.Compare(a.Record.InstanceID, b.Record.InstanceID) })
+	slices.SortFunc(dst, func(a, b LeaseInfo) int { return strings.Compare(a.Record.InstanceID(), b.Record.InstanceID()) })
 	return dst
 }
 
@@ -185,7 +186,7 @@ func (s *service) snapshot(r *Registry) *Snapshot {
 	for l := range s.members {
 		v.Records = append(v.Records, l.rec.Load())
 	}
-	slices.SortFunc(v.Records, func(a, b *Record) int { return strings.Compare(a.InstanceID, b.InstanceID) })
+	slices.SortFunc(v.Records, func(a, b *Record) int { return strings.Compare(a.InstanceID(), b.InstanceID()) })
 	if fs := r.filters.Load(); fs != nil {
 		for _, f := range *fs {
 			f.FilterService(&v)
