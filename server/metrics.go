@@ -33,9 +33,10 @@ var resultNames = [numResults]string{"success", "fail", "partial_fail", "client_
 var latencyBuckets = []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
 
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	pushLatency prometheus.Histogram
 }
 
 func newMetrics(s *Server) *metrics {
@@ -48,7 +49,10 @@ func newMetrics(s *Server) *metrics {
 			Name: "artemis_http_request_duration_seconds", Help: "Time spent in the handler, by endpoint.", Buckets: latencyBuckets,
 		}, []string{"endpoint"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, &statsCollector{s: s},
+	m.pushLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "artemis_push_latency_seconds", Help: "From a change's time (ms resolution) to its frames being queued to subscribers.", Buckets: latencyBuckets,
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.pushLatency, &statsCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -120,11 +124,16 @@ var (
 	descChangeLog   = prometheus.NewDesc("artemis_changelog_entries", "Changes retained for deltas and streams.", nil, nil)
 	descPanics      = prometheus.NewDesc("artemis_panics_recovered_total", "Handler panics recovered (each one is a bug).", nil, nil)
 	descRateLimited = prometheus.NewDesc("artemis_rate_limited_total", "Requests refused with rate-limited, by operation.", []string{"operation"}, nil)
+	descWSConns     = prometheus.NewDesc("artemis_websocket_connections", "Open WebSocket sessions, by endpoint.", []string{"endpoint"}, nil)
+	descPushed      = prometheus.NewDesc("artemis_push_frames_total", "Change frames queued to WebSocket subscribers.", nil, nil)
+	descDropped     = prometheus.NewDesc("artemis_push_slow_subscribers_total", "Times a subscriber fell behind and was sent a reload.", nil, nil)
+	descKicked      = prometheus.NewDesc("artemis_push_disconnected_subscribers_total", "Subscribers disconnected for falling behind repeatedly.", nil, nil)
 )
 
 func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descServices, descVersion, descRegister, descRenewals, descUnregister,
-		descEvictions, descExpired, descSPActive, descSPEnabled, descSPWindow, descSPPeak, descChangeLog, descPanics, descRateLimited} {
+		descEvictions, descExpired, descSPActive, descSPEnabled, descSPWindow, descSPPeak, descChangeLog, descPanics, descRateLimited,
+		descWSConns, descPushed, descDropped, descKicked} {
 		ch <- d
 	}
 }
@@ -149,6 +158,13 @@ func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSPPeak, float64(st.SelfPreservation.Peak))
 	gauge(descChangeLog, float64(st.ChangeLogLen))
 	counter(descPanics, float64(sc.s.panics.Load()))
+	ps := sc.s.hub.stats()
+	for kind, n := range ps.Connections {
+		ch <- prometheus.MustNewConstMetric(descWSConns, prometheus.GaugeValue, float64(n), kind)
+	}
+	counter(descPushed, float64(ps.Pushed))
+	counter(descDropped, float64(ps.Dropped))
+	counter(descKicked, float64(ps.Kicked))
 	for op, lm := range sc.s.limiters {
 		ch <- prometheus.MustNewConstMetric(descRateLimited, prometheus.CounterValue, float64(lm.count()), opNames[op])
 	}

@@ -64,6 +64,8 @@ type Config struct {
 	// RateLimits per operation; nil takes DefaultRateLimits, and a Limit
 	// whose Rate is 0 is unlimited.
 	RateLimits *RateLimits
+	// Push configures WebSocket sessions.
+	Push PushConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -120,6 +122,7 @@ type Server struct {
 	limiters [numOps]*limiter
 	metrics  *metrics
 	errLog   *rateLimitedLog
+	hub      *hub
 }
 
 // New returns a server for reg; Run starts it.
@@ -131,6 +134,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 	}
 	s.errLog = newRateLimitedLog(cfg.Logger)
 	s.metrics = newMetrics(s)
+	s.hub = newHub(reg, cfg.Push, s.metrics.pushLatency.Observe)
 	s.node = nodeStatus{
 		Node:                        serviceNode{URL: cfg.NodeURL, Zone: zone{RegionID: reg.Region(), ZoneID: reg.Zone()}},
 		Status:                      "up",
@@ -177,6 +181,7 @@ func (s *Server) Run() error { return s.h.Run() }
 // requests in flight until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.up.Store(false)
+	s.hub.close() // WebSocket sessions hold their connections until closed
 	if err := s.h.Shutdown(ctx); err != nil {
 		return fmt.Errorf("cannot shut down the HTTP server: %w", err)
 	}
@@ -215,12 +220,17 @@ func (s *Server) routes(e *route.Engine) {
 		{both, "/api/status/deployment.json", opStatus, s.deployment},
 		{both, "/api/cluster/up-registry-nodes.json", opStatus, s.upNodes},
 		{both, "/api/cluster/up-discovery-nodes.json", opStatus, s.upNodes},
+		{both, "/api/status/websocket.json", opStatus, s.wsStats},
 	} {
 		h := s.metrics.instrument(r.path, s.limited(r.op, r.h))
 		for _, m := range r.methods {
 			e.Handle(m, r.path, h)
 		}
 	}
+
+	e.GET("/ws/registry/heartbeat", s.wsHandler(wsHeartbeat))
+	e.GET("/ws/discovery/instance-change", s.wsHandler(wsInstanceChange))
+	e.GET("/ws/discovery/all-instance-change", s.wsHandler(wsAllInstanceChange))
 
 	// OPTIONS has no routes: preflights land here, answered 200 (cors set the headers).
 	e.NoRoute(func(_ context.Context, c *app.RequestContext) {

@@ -40,7 +40,9 @@ func newTestServer(t testing.TB, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return New(reg, cfg)
+	s := New(reg, cfg)
+	t.Cleanup(s.hub.close)
+	return s
 }
 
 type response struct {

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/artemis-go/artemis/core"
+)
+
+// Push (contract section 7). One goroutine, the hub, follows the core's
+// change stream; it encodes nothing (each change's JSON is encoded once, by
+// the core) and hands the same bytes to every subscriber's bounded queue.
+// Each connection has one writer goroutine. A subscriber whose queue is full
+// is not waited for: its queue is dropped and it is sent a reload for each
+// service it follows; one that overflows again soon after is disconnected.
+
+// Defaults of PushConfig.
+const (
+	defaultSendQueue       = 256
+	defaultPingInterval    = 30 * time.Second
+	defaultPongWait        = 75 * time.Second
+	defaultWriteWait       = 10 * time.Second
+	defaultSessionLifetime = 30 * time.Minute
+	maxOverflows           = 3
+	overflowWindow         = time.Minute
+)
+
+// PushConfig configures WebSocket sessions. Zero fields take defaults.
+type PushConfig struct {
+	// SendQueue bounds each connection's queue of frames (256).
+	SendQueue int
+	// PingInterval is how often the server pings (30 s); a connection that
+	// answers nothing (pong or message) for PongWait (75 s) is closed.
+	PingInterval time.Duration
+	PongWait     time.Duration
+	// WriteWait bounds one frame's write (10 s).
+	WriteWait time.Duration
+	// SessionLifetime closes a session after this long (30 min), so clients
+	// reconnect and spread over the nodes again.
+	SessionLifetime time.Duration
+}
+
+func (c PushConfig) withDefaults() PushConfig {
+	if c.SendQueue <= 0 {
+		c.SendQueue = defaultSendQueue
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = defaultPingInterval
+	}
+	if c.PongWait <= 0 {
+		c.PongWait = defaultPongWait
+	}
+	if c.WriteWait <= 0 {
+		c.WriteWait = defaultWriteWait
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = defaultSessionLifetime
+	}
+	return c
+}
+
+// Kinds of WebSocket endpoints, for counts.
+const (
+	wsHeartbeat = iota
+	wsInstanceChange
+	wsAllInstanceChange
+	numWSKinds
+)
+
+var wsKindNames = [numWSKinds]string{"heartbeat", "instance-change", "all-instance-change"}
+
+// hub routes changes to subscribed sessions.
+type hub struct {
+	reg *core.Registry
+	cfg PushConfig
+
+	mu        sync.RWMutex
+	byService map[string]map[*session]struct{} // lower-cased service id; guarded by mu
+	all       map[*session]struct{}            // guarded by mu
+	sessions  map[*session]struct{}            // every open session; guarded by mu
+
+	conns    [numWSKinds]atomic.Int64
+	pushed   atomic.Int64 // frames queued to subscribers
+	dropped  atomic.Int64 // subscribers that fell behind (sent a reload)
+	kicked   atomic.Int64 // subscribers disconnected for falling behind again
+	reloads  atomic.Int64 // times the hub itself fell behind the change log
+	latency  func(seconds float64)
+	done     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
+	h := &hub{reg: reg, cfg: cfg.withDefaults(), byService: map[string]map[*session]struct{}{},
+		all: map[*session]struct{}{}, sessions: map[*session]struct{}{}, latency: latency, done: make(chan struct{})}
+	h.wg.Add(1)
+	go h.run()
+	return h
+}
+
+// close stops the hub and closes every session.
+func (h *hub) close() {
+	h.stopOnce.Do(func() { close(h.done) })
+	h.wg.Wait()
+	h.mu.RLock()
+	ss := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		ss = append(ss, s)
+	}
+	h.mu.RUnlock()
+	for _, s := range ss {
+		s.close("server shutting down")
+	}
+}
+
+// run follows the change stream from the current version.
+func (h *hub) run() {
+	defer h.wg.Done()
+	version := h.reg.Version()
+	var buf []*core.Change
+	for {
+		wake := h.reg.Wait() // taken before reading, so no change slips between
+		changes, v, err := h.reg.ChangesSince(version, buf[:0])
+		switch {
+		case errors.Is(err, core.ErrVersionUnavailable):
+			// The hub fell behind the retained log: every subscriber reloads.
+			h.reloads.Add(1)
+			h.reloadAll()
+			version = h.reg.Version()
+		case err == nil:
+			for _, c := range changes {
+				h.publish(c)
+			}
+			version = v
+		}
+		buf = changes
+		clear(buf)
+		select {
+		case <-wake:
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// publish queues one change's bytes to its service's subscribers and to
+// the all-changes subscribers.
+func (h *hub) publish(c *core.Change) {
+	b := c.JSON()
+	key := strings.ToLower(c.ServiceID)
+	h.mu.RLock()
+	for s := range h.byService[key] {
+		h.deliver(s, b)
+	}
+	for s := range h.all {
+		h.deliver(s, b)
+	}
+	h.mu.RUnlock()
+	if h.latency != nil {
+		h.latency(time.Since(time.UnixMilli(c.Time)).Seconds())
+	}
+}
+
+func (h *hub) deliver(s *session, b []byte) {
+	select {
+	case s.send <- b:
+		h.pushed.Add(1)
+	default:
+		h.dropped.Add(1)
+		s.overflow()
+	}
+}
+
+func (h *hub) reloadAll() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for s := range h.sessions {
+		if s.kind != wsHeartbeat {
+			s.overflow()
+		}
+	}
+}
+
+func (h *hub) add(s *session) {
+	h.mu.Lock()
+	h.sessions[s] = struct{}{}
+	if s.kind == wsAllInstanceChange {
+		h.all[s] = struct{}{}
+	}
+	h.mu.Unlock()
+	h.conns[s.kind].Add(1)
+}
+
+func (h *hub) remove(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	delete(h.all, s)
+	for key := range s.services {
+		if subs := h.byService[key]; subs != nil {
+			delete(subs, s)
+			if len(subs) == 0 {
+				delete(h.byService, key)
+			}
+		}
+	}
+	h.mu.Unlock()
+	h.conns[s.kind].Add(-1)
+}
+
+// subscribe adds a service to s's subscriptions.
+func (h *hub) subscribe(s *session, serviceID string) {
+	key := strings.ToLower(serviceID)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := s.services[key]; ok {
+		return
+	}
+	s.services[key] = serviceID
+	subs := h.byService[key]
+	if subs == nil {
+		subs = map[*session]struct{}{}
+		h.byService[key] = subs
+	}
+	subs[s] = struct{}{}
+}
+
+// reloadFrame encodes the reload change of a service (contract: a
+// placeholder instance whose instanceId is "reload").
+func reloadFrame(serviceID string, now time.Time) []byte {
+	b := []byte(`{"changeType":"reload","changeTime":`)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	b = append(b, `,"instance":{"serviceId":`...)
+	b = append(b, mustMarshal(serviceID)...)
+	return append(b, `,"instanceId":"reload"}}`...)
+}
+
+// PushStats reports WebSocket sessions and push counters.
+type PushStats struct {
+	Connections map[string]int64 `json:"connections"`
+	Pushed      int64            `json:"pushed"`
+	Dropped     int64            `json:"slowSubscribersReloaded"`
+	Kicked      int64            `json:"slowSubscribersDisconnected"`
+	HubReloads  int64            `json:"hubReloads"`
+}
+
+func (h *hub) stats() PushStats {
+	st := PushStats{Connections: map[string]int64{}, Pushed: h.pushed.Load(), Dropped: h.dropped.Load(),
+		Kicked: h.kicked.Load(), HubReloads: h.reloads.Load()}
+	for k := range numWSKinds {
+		st.Connections[wsKindNames[k]] = h.conns[k].Load()
+	}
+	return st
+}
