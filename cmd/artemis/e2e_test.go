@@ -59,12 +59,12 @@ func startBinary(t *testing.T, args ...string) (string, *exec.Cmd, *bytes.Buffer
 	return base, cmd, &logs
 }
 
-type client struct {
+type e2eClient struct {
 	t    *testing.T
 	base string
 }
 
-func (c client) post(path string, body any, gz bool) (int, map[string]any) {
+func (c e2eClient) post(path string, body any, gz bool) (int, map[string]any) {
 	c.t.Helper()
 	var raw []byte
 	switch b := body.(type) {
@@ -86,13 +86,13 @@ func (c client) post(path string, body any, gz bool) (int, map[string]any) {
 	return c.send(req)
 }
 
-func (c client) get(path string) (int, map[string]any) {
+func (c e2eClient) get(path string) (int, map[string]any) {
 	c.t.Helper()
 	req, _ := http.NewRequest("GET", c.base+path, nil)
 	return c.send(req)
 }
 
-func (c client) send(req *http.Request) (int, map[string]any) {
+func (c e2eClient) send(req *http.Request) (int, map[string]any) {
 	c.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -128,7 +128,7 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	base, cmd, logs := startBinary(t, "--region", "R1", "--zone", "Z1", "--lease-ttl", "3s")
-	c := client{t: t, base: base}
+	c := e2eClient{t: t, base: base}
 	inst := func(id string) map[string]any {
 		return map[string]any{"regionId": "r1", "zoneId": "z1", "serviceId": "e2e-svc", "instanceId": id,
 			"ip": "127.0.0.1", "port": 9000, "url": "http://127.0.0.1:9000/" + id, "status": "up",

@@ -31,6 +31,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runLoadtest(args[1:], stdout, stderr)
 	case "noop":
 		return runNoop(args[1:], stderr)
+	case "service":
+		return runService(args[1:], stdout, stderr)
+	case "instance":
+		return runInstance(args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "artemis", version)
 		return 0
@@ -50,6 +56,9 @@ Commands:
   server    run a registry node (artemis server --help for its flags)
   loadtest  seed a registry and load it with vegeta (artemis loadtest --help)
   noop      run the no-op Hertz server load tests compare against
+  service   list | get SERVICE_ID         (--server URL, --json)
+  instance  register | unregister | heartbeat --service S --id I [--url U ...]
+  watch     SERVICE...  stream instance changes until interrupted
   version   print the version
 `)
 }
