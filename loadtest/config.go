@@ -9,7 +9,7 @@ import (
 )
 
 // Scenarios the generator knows.
-var Scenarios = []string{"heartbeat", "service", "lookup", "delta", "churn", "mixed", "noop"}
+var Scenarios = []string{"heartbeat", "service", "lookup", "delta", "churn", "mixed", "noop", "push", "idle-ws"}
 
 // Defaults taken by zero Config fields.
 const (
@@ -68,6 +68,10 @@ type Config struct {
 	Keepalive      bool
 	KeepaliveBatch int
 
+	// Subscribers of the push scenario (1,000) and connections of idle-ws (10,000).
+	Subscribers int
+	IdleConns   int
+
 	ResultsDir string // where reports go (results)
 	Record     bool   // append a row to ResultsDir/README.md
 	Label      string // free text for the report
@@ -85,6 +89,8 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.SeedWorkers, defaultSeedWorkers)
 	def(&c.HeartbeatBatch, 1)
 	def(&c.KeepaliveBatch, 100)
+	def(&c.Subscribers, 1000)
+	def(&c.IdleConns, 10_000)
 	def(&c.Rate, defaultRate)
 	def(&c.MaxRate, 200_000)
 	if c.Scenario == "" {

@@ -155,4 +155,13 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	if got := reg.Stats().Instances; got < 2000 || got > 2000+churnPool {
 		t.Fatalf("unexpected registry size %d after churn", got)
 	}
+	pcfg := cfg
+	pcfg.Subscribers, pcfg.Rate, pcfg.Duration = 20, 20, time.Second
+	pr, err := runPush(ctx, base, 0, pcfg, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Changes < 10 || pr.FramesReceived != pr.FramesExpected || pr.Latency.P50 <= 0 {
+		t.Fatalf("unexpected push run %+v", pr)
+	}
 }

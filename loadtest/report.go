@@ -37,8 +37,11 @@ type Report struct {
 	RegistryMax  *FindMaxResult     `json:"registryFindMax,omitempty"`
 	NoopMax      *FindMaxResult     `json:"noopFindMax,omitempty"`
 	Ratios       map[string]float64 `json:"ratios,omitempty"`
+	Push         *PushResult        `json:"push,omitempty"`
+	Idle         *IdleResult        `json:"idleConnections,omitempty"`
 
-	plot *plot.Plot
+	plot     *plot.Plot
+	pushRate float64
 }
 
 // Machine identifies where a run happened.
@@ -62,6 +65,10 @@ func newReport(cfg Config) *Report {
 	}
 	if cfg.SeedOnly {
 		r.Scenario = "seed"
+	}
+	r.pushRate = float64(cfg.Rate)
+	if cfg.Scenario == "push" || cfg.Scenario == "idle-ws" {
+		r.Tool = "gorilla/websocket + net/http"
 	}
 	return r
 }
@@ -128,6 +135,21 @@ func (r *Report) Row() string {
 		fmt.Sprint(r.Instances)}
 	dur := func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
 	switch {
+	case r.Push != nil:
+		p := r.Push
+		rss := "-"
+		if p.Server != nil {
+			rss = mib(p.Server.RSSBytes)
+		}
+		note = strings.TrimSpace(fmt.Sprintf("push latency (register sent → frame read) at %d subscribers of one service; %d changes; frames %d/%d. %s",
+			p.Subscribers, p.Changes, p.FramesReceived, p.FramesExpected, note))
+		cells = append(cells, fmt.Sprintf("%.0f changes", r.pushRate), "-", dur(p.Latency.P50), dur(p.Latency.P99), dur(p.Latency.P999),
+			fmt.Sprint(p.FramesExpected-p.FramesReceived), rss, "-", "-")
+	case r.Idle != nil:
+		i := r.Idle
+		note = strings.TrimSpace(fmt.Sprintf("%d idle WebSocket sessions (%d still open after 10 s): server RSS %s → %s, %.1f KiB per connection, %d goroutines. %s",
+			i.Connections, i.StillOpen, mib(i.RSSBeforeBytes), mib(i.RSSAfterBytes), float64(i.BytesPerConn)/1024, i.GoroutinesAfter, note))
+		cells = append(cells, "-", "-", "-", "-", "-", fmt.Sprint(i.Connections-i.StillOpen), mib(i.RSSAfterBytes), "-", "-")
 	case s != nil:
 		rss := "-"
 		if s.Server != nil {

@@ -72,6 +72,18 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		base, pid = srv.base, srv.pid()
 		logf("registry started on %s (pid %d, cpus %q)", base, pid, cfg.ServerCPUs)
 	}
+	if cfg.Scenario == "push" || cfg.Scenario == "idle-ws" {
+		rep.Instances, rep.Services = 0, 0
+		if cfg.Scenario == "push" {
+			rep.Push, err = runPush(ctx, base, pid, cfg, logf)
+		} else {
+			rep.Idle, err = runIdle(ctx, base, pid, cfg.IdleConns, 10*time.Second)
+		}
+		if err == nil {
+			logf("%s", rep.Row())
+		}
+		return rep, err
+	}
 	if cfg.Scenario != "noop" || cfg.SeedOnly {
 		st, err := seed(ctx, client, base, cfg, progress)
 		if err != nil {
