@@ -12,7 +12,11 @@ mkdir -p "$out"
 echo "nproc=$n; $(grep -m1 'model name' /proc/cpuinfo)"
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 common=(-server-cpus 0-3 -instances 1000000 -services 10000 -results "$out"
-  -label "big machine: servers on cores 0-3, generator on $gen")
+  -label "big machine: servers on cores 0-3, generator on $gen; commit ${COMMIT:-unknown}")
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -seed-only
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario mixed -rate 20000 -duration 30s
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario heartbeat -rate 20000 -find-max -step 5s
+taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario push -subscribers 1000 -rate 100 -duration 20s -results "$out" \
+  -label "big machine: 1,000 subscribers, server on cores 0-3; commit ${COMMIT:-unknown}"
+taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario idle-ws -idle-conns 10000 -results "$out" \
+  -label "big machine: server on cores 0-3; commit ${COMMIT:-unknown}"

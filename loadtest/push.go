@@ -3,7 +3,6 @@ package loadtest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -84,24 +83,19 @@ func runPush(ctx context.Context, base string, pid int, cfg Config, logf func(st
 		go func() {
 			defer wg.Done()
 			var local []time.Duration
-			var ch struct {
-				ChangeType string `json:"changeType"`
-				Instance   struct {
-					InstanceID string `json:"instanceId"`
-				} `json:"instance"`
-			}
 			for {
 				_, msg, err := c.ReadMessage()
 				now := time.Now()
 				if err != nil {
 					break
 				}
-				if json.Unmarshal(msg, &ch) != nil {
-					continue
-				}
-				if t0, ok := sent.Load(ch.ChangeType + ":" + ch.Instance.InstanceID); ok {
-					local = append(local, now.Sub(t0.(time.Time)))
-					received.Add(1)
+				// The frame's key without a JSON decoder (the generator must
+				// stay cheap): changeType and instanceId are plain strings.
+				if key, ok := frameKey(msg); ok {
+					if t0, ok := sent.Load(key); ok {
+						local = append(local, now.Sub(t0.(time.Time)))
+						received.Add(1)
+					}
 				}
 			}
 			mu.Lock()
@@ -172,4 +166,30 @@ func runIdle(ctx context.Context, base string, pid int, n int, hold time.Duratio
 	}
 	return &IdleResult{Connections: n, StillOpen: open, RSSBeforeBytes: before, RSSAfterBytes: after,
 		BytesPerConn: (after - before) / int64(n), GoroutinesAfter: scrapeGauge(ctx, base+"/metrics", "go_goroutines")}, nil
+}
+
+// frameKey extracts "changeType:instanceId" from an InstanceChange frame.
+func frameKey(msg []byte) (string, bool) {
+	ct, ok := field(msg, `"changeType":"`)
+	if !ok {
+		return "", false
+	}
+	id, ok := field(msg, `"instanceId":"`)
+	if !ok {
+		return "", false
+	}
+	return ct + ":" + id, true
+}
+
+func field(msg []byte, key string) (string, bool) {
+	i := bytes.Index(msg, []byte(key))
+	if i < 0 {
+		return "", false
+	}
+	rest := msg[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
 }

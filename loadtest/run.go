@@ -79,9 +79,6 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		} else {
 			rep.Idle, err = runIdle(ctx, base, pid, cfg.IdleConns, 10*time.Second)
 		}
-		if err == nil {
-			logf("%s", rep.Row())
-		}
 		return rep, err
 	}
 	if cfg.Scenario != "noop" || cfg.SeedOnly {
