@@ -2,11 +2,8 @@ package benchmarks
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,39 +11,15 @@ import (
 
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/server/servertest"
 )
 
 // startServer runs a registry node on a loopback port with services×perService
 // instances registered, and returns its base URL.
 func startServer(b *testing.B, services, perService int) string {
 	b.Helper()
-	reg, err := core.New(core.Config{LeaseTTL: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go srv.Run()
-	b.Cleanup(func() {
-		http.DefaultClient.CloseIdleConnections()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		reg.Close()
-	})
-	base := "http://" + ln.Addr().String()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(base + "/health"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatal("server did not start")
-		}
-	}
+	base := servertest.Start(b, core.Config{LeaseTTL: time.Hour}, server.Config{}).URL
+	b.Cleanup(http.DefaultClient.CloseIdleConnections)
 	for sv := range services {
 		var sb strings.Builder
 		sb.WriteString(`{"instances":[`)

@@ -3,61 +3,22 @@ package client
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/server/servertest"
 )
 
-// node is a registry node on loopback for end-to-end tests.
-type node struct {
-	url  string
-	srv  *server.Server
-	reg  *core.Registry
-	stop func()
-}
+type node struct{ *servertest.Node }
 
 func startNode(t testing.TB) *node {
-	t.Helper()
-	reg, err := core.New(core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go srv.Run()
-	n := &node{url: "http://" + ln.Addr().String(), srv: srv, reg: reg}
-	stopped := false
-	n.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // idle keep-alives need no grace
-		defer cancel()
-		srv.Shutdown(ctx)
-		reg.Close()
-	}
-	t.Cleanup(n.stop)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		req, _ := http.NewRequest("GET", n.url+"/health", nil)
-		req.Close = true
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			return n
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("node did not start")
-		}
-	}
+	return &node{servertest.Start(t, core.Config{}, server.Config{})}
 }
+
+func (n *node) stop() { n.Stop() }
 
 func testInstance(service, id string) Instance {
 	return Instance{ServiceID: service, InstanceID: id, IP: "127.0.0.1", Port: 8080, URL: "http://127.0.0.1:8080/" + id, Status: "up"}
@@ -105,7 +66,7 @@ func TestRegisterIsPushedToAnotherClient(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
 	// Reconciling is off (an hour): what the watcher sees comes by push.
-	d, err := NewDiscovery(ctx, []string{n.url}, WithReconcileInterval(time.Hour))
+	d, err := NewDiscovery(ctx, []string{n.URL}, WithReconcileInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +78,7 @@ func TestRegisterIsPushedToAnotherClient(t *testing.T) {
 	ev.await(t, "")
 	waitSubscribed(t, n, 1)
 
-	r, err := NewRegistry(ctx, []string{n.url})
+	r, err := NewRegistry(ctx, []string{n.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +100,7 @@ func TestRegisterIsPushedToAnotherClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev.await(t, "")
-	if got := n.reg.Stats().Instances; got != 0 {
+	if got := n.Registry.Stats().Instances; got != 0 {
 		t.Fatalf("Close left %d instances registered", got)
 	}
 }
@@ -157,7 +118,7 @@ func waitSubscribed(t *testing.T, nd *node, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := http.Get(nd.url + "/api/status/websocket.json")
+		resp, err := http.Get(nd.URL + "/api/status/websocket.json")
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -187,12 +148,12 @@ func containsStr(s, sub string) bool {
 func TestEmptyPushProtection(t *testing.T) {
 	n := startNode(t)
 	ctx := context.Background()
-	d, err := NewDiscovery(ctx, []string{n.url}, WithReconcileInterval(time.Hour))
+	d, err := NewDiscovery(ctx, []string{n.URL}, WithReconcileInterval(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	r, _ := NewRegistry(ctx, []string{n.url})
+	r, _ := NewRegistry(ctx, []string{n.URL})
 	defer r.Close(ctx)
 	r.Register(ctx, testInstance("pay", "p-1"))
 	ev := make(events, 16)
@@ -211,12 +172,12 @@ func TestFailoverToAnotherNode(t *testing.T) {
 	ctx := context.Background()
 	opts := []Option{WithStaticNodes(), WithHeartbeatInterval(100 * time.Millisecond), WithReconcileInterval(200 * time.Millisecond),
 		WithRetries(3, 10*time.Millisecond, 50*time.Millisecond)}
-	r, err := NewRegistry(ctx, []string{a.url, b.url}, opts...)
+	r, err := NewRegistry(ctx, []string{a.URL, b.URL}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close(ctx)
-	d, err := NewDiscovery(ctx, []string{a.url, b.url}, opts...)
+	d, err := NewDiscovery(ctx, []string{a.URL, b.URL}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +188,7 @@ func TestFailoverToAnotherNode(t *testing.T) {
 	ev := make(events, 64)
 	d.Watch(ctx, "stock", ev.listener)
 	ev.await(t, "s-1")
-	if a.reg.Stats().Instances != 1 || b.reg.Stats().Instances != 0 {
+	if a.Registry.Stats().Instances != 1 || b.Registry.Stats().Instances != 0 {
 		t.Fatalf("the first node is not the primary")
 	}
 	a.stop() // node A dies
@@ -235,7 +196,7 @@ func TestFailoverToAnotherNode(t *testing.T) {
 	// the instance (data-not-found) and gets it re-registered; the discovery
 	// client reconnects to B, resubscribes and reconciles.
 	deadline := time.Now().Add(10 * time.Second)
-	for b.reg.Stats().Instances != 1 {
+	for b.Registry.Stats().Instances != 1 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the instance was never re-registered on the second node")
 		}

@@ -3,36 +3,18 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"time"
 
 	"github.com/artemis-go/artemis/client"
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/server/servertest"
 )
 
 // startNode runs a registry node on loopback for the examples.
 func startNode() (string, func()) {
-	reg, _ := core.New(core.Config{})
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go srv.Run()
-	url := "http://" + ln.Addr().String()
-	for range 100 {
-		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return url, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // idle keep-alives need no grace
-		defer cancel()
-		srv.Shutdown(ctx)
-		reg.Close()
-	}
+	n := servertest.Start(nil, core.Config{}, server.Config{})
+	return n.URL, n.Stop
 }
 
 // A provider registers an instance; a consumer reads the service.

@@ -3,9 +3,6 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/server/servertest"
 )
 
 func TestConfigRefusesNonLoopbackTargets(t *testing.T) {
@@ -108,20 +106,8 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs short attacks")
 	}
-	reg, err := core.New(core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go srv.Run()
-	defer srv.Shutdown(context.Background())
-	base := "http://" + ln.Addr().String()
-
+	node := servertest.Start(t, core.Config{}, server.Config{})
+	reg, base := node.Registry, node.URL
 	cfg, err := Config{Target: base, Instances: 2000, Services: 20, SeedBatch: 500, Keepalive: true}.withDefaults()
 	if err != nil {
 		t.Fatal(err)

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -14,34 +11,11 @@ import (
 	artemis "github.com/artemis-go/artemis/client"
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/server/servertest"
 )
 
 func startInProcess(t *testing.T) string {
-	t.Helper()
-	reg, err := core.New(core.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(reg, server.Config{Listener: ln, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	go srv.Run()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		srv.Shutdown(ctx)
-		reg.Close()
-	})
-	for range 200 {
-		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return "http://" + ln.Addr().String()
+	return servertest.Start(t, core.Config{}, server.Config{}).URL
 }
 
 func cli(t *testing.T, args ...string) (int, string, string) {

@@ -1,9 +1,3 @@
-// Command artemis runs the Artemis service registry and its tools.
-//
-//	artemis server [flags]     run a registry node
-//	artemis loadtest [flags]   seed a registry and load it (vegeta)
-//	artemis noop [flags]       the no-op server load tests compare against
-//	artemis version            print the version
 package main
 
 import (
