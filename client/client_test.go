@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,7 +123,7 @@ func waitSubscribed(t *testing.T, nd *node, n int) {
 		if err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if containsStr(string(b), `"instance-change":`+itoa(n)) {
+			if strings.Contains(string(b), `"instance-change":`+itoa(n)) {
 				time.Sleep(50 * time.Millisecond) // the subscription message follows the upgrade
 				return
 			}
@@ -135,15 +136,6 @@ func waitSubscribed(t *testing.T, nd *node, n int) {
 }
 
 func itoa(n int) string { return string(rune('0' + n)) }
-
-func containsStr(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
 
 func TestEmptyPushProtection(t *testing.T) {
 	n := startNode(t)

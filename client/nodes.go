@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,7 +162,7 @@ func (n *nodes) refresh(ctx context.Context) error {
 	}
 	// The bootstrap URLs stay as a last resort.
 	for _, b := range n.bootstrap {
-		if !contains(urls, b) {
+		if !slices.Contains(urls, b) {
 			urls = append(urls, b)
 		}
 	}
@@ -170,15 +171,6 @@ func (n *nodes) refresh(ctx context.Context) error {
 	n.primary.Store(uint64(rand.IntN(len(urls))))
 	n.mu.Unlock()
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 type status struct {

@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -139,7 +140,7 @@ func TestFilters(t *testing.T) {
 	if got := instanceIDs(snap); !cmp.Equal(got, []string{"0", "1", "3"}) {
 		t.Fatalf("unexpected filtered instances %v", got)
 	}
-	if want := `"routeRules":[{"routeId":"r1","strategy":"weighted-round-robin","groups":[{"groupKey":"g","weight":5,"instanceIds":["0","1"]}]}]}`; !contains(string(snap.AppendJSON(nil)), want) {
+	if want := `"routeRules":[{"routeId":"r1","strategy":"weighted-round-robin","groups":[{"groupKey":"g","weight":5,"instanceIds":["0","1"]}]}]}`; !strings.Contains(string(snap.AppendJSON(nil)), want) {
 		t.Fatalf("route rules missing from %s", snap.AppendJSON(nil))
 	}
 	hidden = "0"

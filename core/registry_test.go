@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -226,7 +227,7 @@ func TestConfigErrors(t *testing.T) {
 	f := func(cfg Config, wantErr string) {
 		t.Helper()
 		_, err := New(cfg)
-		if err == nil || !contains(err.Error(), wantErr) {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
 			t.Fatalf("unexpected error %v; want one naming %q", err, wantErr)
 		}
 	}
@@ -235,15 +236,6 @@ func TestConfigErrors(t *testing.T) {
 	f(Config{ChangeLogSize: -5}, "ChangeLogSize")
 	f(Config{SelfPreservation: SelfPreservationConfig{Threshold: 2}}, "Threshold")
 	f(Config{EvictionTick: time.Hour}, "EvictionTick")
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 func TestShardsRoundUp(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -118,7 +119,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.ResultsDir = defaultResultsDir
 	}
 	switch {
-	case !contains(Scenarios, c.Scenario):
+	case !slices.Contains(Scenarios, c.Scenario):
 		return c, fmt.Errorf("cannot run scenario %q: want one of %s", c.Scenario, strings.Join(Scenarios, ", "))
 	case c.Instances < 1 || c.Services < 1 || c.Services > c.Instances:
 		return c, fmt.Errorf("cannot seed %d instances over %d services", c.Instances, c.Services)
@@ -153,13 +154,4 @@ func checkLoopback(target string) error {
 		return nil
 	}
 	return fmt.Errorf("cannot use target %q: load tests only target loopback addresses (127.0.0.1)", target)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -291,7 +292,7 @@ func (c *serverConfig) validate(table []setting) error {
 		{"server.readTimeout", c.Server.ReadTimeout <= 0, "must be positive"},
 		{"server.writeTimeout", c.Server.WriteTimeout <= 0, "must be positive"},
 		{"server.idleTimeout", c.Server.IdleTimeout <= 0, "must be positive"},
-		{"log.level", !contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "must be debug, info, warn or error"},
+		{"log.level", !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "must be debug, info, warn or error"},
 		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
 	}
 	for op, l := range map[string]server.Limit{"register": c.Limits.Register, "heartbeat": c.Limits.Heartbeat,
@@ -314,15 +315,6 @@ func (c *serverConfig) validate(table []setting) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // printYAML writes the effective configuration as nested YAML, with each
