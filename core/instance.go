@@ -98,6 +98,10 @@ type Record struct {
 	meta  []fieldSpan // metadata keys and values, alternating, sorted by key
 	spans [numFields]fieldSpan
 	port  int32
+	// metaBuf holds meta when there are at most four entries, so the usual
+	// record needs no allocation of its own for it. A Record must therefore
+	// never be copied once filled.
+	metaBuf [8]fieldSpan
 }
 
 // Field indexes of Record.spans.
@@ -193,8 +197,8 @@ func (r *Record) sameAs(inst *Instance) bool {
 	return true
 }
 
-// newRecord encodes inst into a new record.
-func newRecord(inst *Instance) *Record {
+// fillRecord encodes inst into rec, a zero Record that must not move.
+func fillRecord(rec *Record, inst *Instance) {
 	var keyBuf [8]string
 	keys := keyBuf[:0]
 	for k := range inst.Metadata {
@@ -202,9 +206,11 @@ func newRecord(inst *Instance) *Record {
 	}
 	slices.Sort(keys)
 
-	rec := &Record{port: int32(inst.Port)}
-	if len(keys) > 0 {
-		rec.meta = make([]fieldSpan, 2*len(keys))
+	rec.port = int32(inst.Port)
+	if n := 2 * len(keys); n > len(rec.metaBuf) {
+		rec.meta = make([]fieldSpan, n)
+	} else {
+		rec.meta = rec.metaBuf[:n]
 	}
 	buf := acquireBuf()
 	e := recordEncoder{b: append((*buf)[:0], '{')}
@@ -243,7 +249,6 @@ func newRecord(inst *Instance) *Record {
 	}
 	*buf = e.b
 	releaseBuf(buf)
-	return rec
 }
 
 // recordEncoder writes a record's JSON and where each value landed.

@@ -51,6 +51,9 @@ type lease struct {
 	deadline int64 // wheel slot deadline, guarded by shard.mu
 	removed  bool  // guarded by shard.mu
 	held     bool  // expired but kept by self-preservation; guarded by shard.mu
+	// rec0 is the lease's first record, allocated with it. Records are never
+	// copied: rec points here until a re-registration replaces it.
+	rec0 Record
 }
 
 // FailedInstance is an instance a batch operation could not apply.
@@ -144,7 +147,11 @@ func (r *Registry) register(inst *Instance, now int64) {
 		return
 	}
 
-	rec := newRecord(inst) // built outside the lock
+	// The lease and its first record are one allocation, built outside the
+	// lock; if the instance turns out to exist, the record alone is used.
+	fresh := &lease{h1: h1, h2: h2, created: now}
+	rec := &fresh.rec0
+	fillRecord(rec, inst)
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -159,7 +166,7 @@ func (r *Registry) register(inst *Instance, now int64) {
 		}
 		return
 	}
-	l := &lease{h1: h1, h2: h2, created: now}
+	l := fresh
 	l.rec.Store(rec)
 	l.renewed.Store(now)
 	sh.table.Store(sh.table.Load().insertLocked(l))
