@@ -15,9 +15,13 @@ done
 export BASE_URL="http://127.0.0.1:$port" RATE=20
 run() { node --import ./k6/dryrun/register-hooks.mjs k6/dryrun/run.mjs "$@"; }
 run
+n=0
 for broken in k6/dryrun/testdata/*.js; do
   if run "$broken" >/dev/null; then
     echo "k6 dry run: $broken passed but must fail"; exit 1
   fi
   echo "ok   $(basename "$broken") fails as it must"
+  n=$((n + 1))
 done
+echo "k6-dryrun: $(ls k6/*.js | wc -l | tr -d ' ') scripts and $n broken ones checked"
+echo "broken-scripts: $n passed, 0 failed"

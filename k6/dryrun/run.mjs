@@ -108,5 +108,5 @@ for (const script of scripts) {
     console.log(`ok   ${basename(script)} (${state.requests.length} requests, ${state.checks.length} checks)`);
   }
 }
-console.log(`k6 dry run: ${passed} passed, ${failed} failed`);
+console.log(`dryrun: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
