@@ -209,18 +209,22 @@ func (ss *session) subscribed() []string {
 	return ids
 }
 
-// close sends a close frame with reason (when set) and closes the socket.
+// close marks the session closed at once, then sends a close frame with
+// reason (when set) and closes the socket without blocking the caller (the
+// hub may call it while routing changes).
 func (ss *session) close(reason string) {
 	ss.closeOnce.Do(func() {
 		close(ss.closed)
 		if ss.conn == nil { // a session under test without a connection
 			return
 		}
-		if reason != "" {
-			msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, reason)
-			ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-		}
-		ss.conn.Close()
+		go func() {
+			if reason != "" {
+				msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, reason)
+				ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			}
+			ss.conn.Close()
+		}()
 	})
 }
 
