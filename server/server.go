@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -109,6 +110,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// quietHertz sets Hertz's global log level once: setting it while another
+// server logs would be a data race.
+var quietHertz sync.Once
+
 // Server serves the Artemis HTTP API for one registry.
 type Server struct {
 	reg  *core.Registry
@@ -160,7 +165,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 	if cfg.Listener != nil {
 		opts = append(opts, server.WithListener(cfg.Listener))
 	}
-	hlog.SetLevel(hlog.LevelWarn) // Hertz's start-up chatter; errors still show
+	quietHertz.Do(func() { hlog.SetLevel(hlog.LevelWarn) }) // start-up chatter; errors still show
 	s.h = server.New(opts...)
 	s.h.Use(s.recoverPanics, cors)
 	s.routes(s.h.Engine)
