@@ -23,7 +23,7 @@ import (
 // empty; otherwise the last good list is kept (a registry briefly pushing an
 // empty list must not take every provider away). It is safe for concurrent use.
 type Discovery struct {
-	o      options
+	o      *options
 	nodes  *nodes
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -51,21 +51,12 @@ func (s *serviceState) snapshot() Service {
 
 // NewDiscovery returns a discovery client bootstrapped from urls.
 func NewDiscovery(ctx context.Context, urls []string, opts ...Option) (*Discovery, error) {
-	o := defaults()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	n, err := newNodes(&o, "discovery", urls)
+	o, n, loopCtx, cancel, err := start(ctx, "discovery", urls, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.refresh(ctx); err != nil {
-		o.log.Warn("cannot fetch the discovery nodes; using the bootstrap URLs", "err", err)
-	}
-	loopCtx, cancel := context.WithCancel(context.Background())
 	d := &Discovery{o: o, nodes: n, cancel: cancel, done: make(chan struct{}),
 		services: map[string]*serviceState{}, listeners: map[string][]func(Service){}}
-	go n.refreshLoop(loopCtx)
 	go d.run(loopCtx)
 	return d, nil
 }

@@ -242,6 +242,26 @@ func (n *nodes) post(ctx context.Context, url string, body []byte, resp any) err
 	return nil
 }
 
+// start builds the options and node list of a client of kind, fetches the
+// cluster's node list once, and starts refreshing it on the returned
+// context, which lives until cancel.
+func start(ctx context.Context, kind string, urls []string, opts []Option) (*options, *nodes, context.Context, context.CancelFunc, error) {
+	o := defaults()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	n, err := newNodes(&o, kind, urls)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if err := n.refresh(ctx); err != nil {
+		o.log.Warn("cannot fetch the "+kind+" nodes; using the bootstrap URLs", "err", err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	go n.refreshLoop(loopCtx)
+	return &o, n, loopCtx, cancel, nil
+}
+
 // refreshLoop refreshes the node list until ctx is done.
 func (n *nodes) refreshLoop(ctx context.Context) {
 	t := time.NewTicker(n.o.refresh)

@@ -17,7 +17,7 @@ import (
 // server no longer knows (data-not-found). Close unregisters them. It is
 // safe for concurrent use.
 type Registry struct {
-	o      options
+	o      *options
 	nodes  *nodes
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -38,20 +38,11 @@ type registryResponse struct {
 
 // NewRegistry returns a registry client bootstrapped from urls.
 func NewRegistry(ctx context.Context, urls []string, opts ...Option) (*Registry, error) {
-	o := defaults()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	n, err := newNodes(&o, "registry", urls)
+	o, n, loopCtx, cancel, err := start(ctx, "registry", urls, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := n.refresh(ctx); err != nil {
-		o.log.Warn("cannot fetch the registry nodes; using the bootstrap URLs", "err", err)
-	}
-	loopCtx, cancel := context.WithCancel(context.Background())
 	r := &Registry{o: o, nodes: n, cancel: cancel, done: make(chan struct{}), insts: map[string]Instance{}}
-	go n.refreshLoop(loopCtx)
 	go r.heartbeatLoop(loopCtx)
 	return r, nil
 }
