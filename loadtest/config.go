@@ -72,6 +72,9 @@ type Config struct {
 	// Subscribers of the push scenario (1,000) and connections of idle-ws (10,000).
 	Subscribers int
 	IdleConns   int
+	// WSLibrary is the started registry's WebSocket implementation
+	// (--ws-library); "" keeps the server's default.
+	WSLibrary string
 
 	ResultsDir string // where reports go (results)
 	Record     bool   // append a row to ResultsDir/README.md

@@ -37,6 +37,10 @@ type IdleResult struct {
 	RSSAfterBytes   int64 `json:"rssAfterBytes"`
 	BytesPerConn    int64 `json:"bytesPerConnection"`
 	GoroutinesAfter int   `json:"goroutinesAfter"`
+	// The Go runtime's view after (from /metrics): goroutine stacks and
+	// heap in use, the two parts of RSS the server's code decides.
+	StackInuseBytes int64 `json:"stackInuseBytes"`
+	HeapInuseBytes  int64 `json:"heapInuseBytes"`
 }
 
 const pushService = "push-svc"
@@ -165,7 +169,9 @@ func runIdle(ctx context.Context, base string, pid int, n int, hold time.Duratio
 		}
 	}
 	return &IdleResult{Connections: n, StillOpen: open, RSSBeforeBytes: before, RSSAfterBytes: after,
-		BytesPerConn: (after - before) / int64(n), GoroutinesAfter: scrapeGauge(ctx, base+"/metrics", "go_goroutines")}, nil
+		BytesPerConn: (after - before) / int64(n), GoroutinesAfter: scrapeGauge(ctx, base+"/metrics", "go_goroutines"),
+		StackInuseBytes: int64(scrapeGauge(ctx, base+"/metrics", "go_memstats_stack_inuse_bytes")),
+		HeapInuseBytes:  int64(scrapeGauge(ctx, base+"/metrics", "go_memstats_heap_inuse_bytes"))}, nil
 }
 
 // frameKey extracts "changeType:instanceId" from an InstanceChange frame.

@@ -68,7 +68,11 @@ func newReport(cfg Config) *Report {
 	}
 	r.pushRate = float64(cfg.Rate)
 	if cfg.Scenario == "push" || cfg.Scenario == "idle-ws" {
-		r.Tool = "gorilla/websocket + net/http"
+		lib := cfg.WSLibrary
+		if lib == "" {
+			lib = "gobwas" // the server's default
+		}
+		r.Tool = "server " + lib + ", client gorilla"
 	}
 	return r
 }
@@ -147,8 +151,9 @@ func (r *Report) Row() string {
 			fmt.Sprint(p.FramesExpected-p.FramesReceived), rss, "-", "-")
 	case r.Idle != nil:
 		i := r.Idle
-		note = strings.TrimSpace(fmt.Sprintf("%d idle WebSocket sessions (%d still open after 10 s): server RSS %s → %s, %.1f KiB per connection, %d goroutines. %s",
-			i.Connections, i.StillOpen, mib(i.RSSBeforeBytes), mib(i.RSSAfterBytes), float64(i.BytesPerConn)/1024, i.GoroutinesAfter, note))
+		note = strings.TrimSpace(fmt.Sprintf("%d idle WebSocket sessions (%d still open after 10 s): server RSS %s → %s, %.1f KiB per connection, %d goroutines (stacks %s, heap %s). %s",
+			i.Connections, i.StillOpen, mib(i.RSSBeforeBytes), mib(i.RSSAfterBytes), float64(i.BytesPerConn)/1024, i.GoroutinesAfter,
+			mib(i.StackInuseBytes), mib(i.HeapInuseBytes), note))
 		cells = append(cells, "-", "-", "-", "-", "-", fmt.Sprint(i.Connections-i.StillOpen), mib(i.RSSAfterBytes), "-", "-")
 	case s != nil:
 		rss := "-"

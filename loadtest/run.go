@@ -64,7 +64,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 
 	base, pid := cfg.Target, 0
 	if base == "" {
-		srv, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "server", "--lease-ttl", cfg.LeaseTTL.String())
+		args := []string{"server", "--lease-ttl", cfg.LeaseTTL.String()}
+		if cfg.WSLibrary != "" {
+			args = append(args, "--ws-library", cfg.WSLibrary)
+		}
+		srv, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, args...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"bytes"
 	stdjson "encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cloudwego/hertz/pkg/common/ut"
+	"github.com/gobwas/ws"
 )
 
 // Fuzz targets for every request decoder: whatever the body, the answer is
@@ -83,4 +87,46 @@ func FuzzLeases(f *testing.F) {
 
 func FuzzUpNodes(f *testing.F) {
 	fuzzEndpoint(f, "/api/cluster/up-registry-nodes.json", `{"regionId":"sha","zoneId":"z"}`)
+}
+
+// clientFrame masks and frames a client message.
+func clientFrame(op ws.OpCode, fin bool, payload string) []byte {
+	return ws.MustCompileFrame(ws.MaskFrameInPlace(ws.NewFrame(op, fin, []byte(payload))))
+}
+
+// FuzzWebSocketFrames feeds arbitrary client byte streams to the frame
+// reader of a session: it must end (the stream ends), never panic, and
+// write back only well-formed frames: heartbeat answers with a
+// responseStatus, and control answers.
+func FuzzWebSocketFrames(f *testing.F) {
+	hb := `{"instances":[{"regionId":"sha","serviceId":"s","instanceId":"i"}]}`
+	join := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	f.Add(clientFrame(ws.OpText, true, hb), byte(0))
+	f.Add(join(clientFrame(ws.OpText, false, hb[:10]), clientFrame(ws.OpPing, true, "p"),
+		clientFrame(ws.OpContinuation, true, hb[10:])), byte(0))
+	f.Add(join(clientFrame(ws.OpText, true, `{"serviceId":"s"}`), clientFrame(ws.OpClose, true, "\x03\xe8bye")), byte(1))
+	f.Add(clientFrame(ws.OpText, true, "\xff\xfe"), byte(0))
+	f.Add([]byte{0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}, byte(0))
+	s := newTestServer(f, Config{MaxBodyBytes: 4096, Push: PushConfig{Library: LibraryGorilla}}) // answers unframed
+	f.Fuzz(func(t *testing.T, stream []byte, kind byte) {
+		tr := &fakeTransport{}
+		ss := s.hub.newSession(int(kind)%numWSKinds, tr)
+		s.readFrames(ss, bytes.NewReader(stream), func(time.Time) error { return nil })
+		for _, a := range tr.got() {
+			var got struct {
+				ResponseStatus *responseStatus `json:"responseStatus"`
+			}
+			if err := stdjson.Unmarshal([]byte(a), &got); err != nil || got.ResponseStatus == nil {
+				t.Fatalf("answer is not a response: %q (%v)", a, err)
+			}
+		}
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		for _, r := range tr.raw {
+			fr, err := ws.ReadFrame(strings.NewReader(r))
+			if err != nil || !fr.Header.OpCode.IsControl() || fr.Header.Masked {
+				t.Fatalf("control answer is not an unmasked control frame: %q (%v)", r, err)
+			}
+		}
+	})
 }

@@ -13,10 +13,12 @@ import (
 
 // Push (contract section 7). One goroutine, the hub, follows the core's
 // change stream; it encodes nothing (each change's JSON is encoded once, by
-// the core) and hands the same bytes to every subscriber's bounded queue.
-// Each connection has one writer goroutine. A subscriber whose queue is full
-// is not waited for: its queue is dropped and it is sent a reload for each
-// service it follows; one that overflows again soon after is disconnected.
+// the core, and framed once here) and hands the same bytes to every
+// subscriber's bounded queue. A session has a writer goroutine only while
+// its queue is not empty. A subscriber whose queue is full is not waited
+// for: its queue is dropped and it is sent a reload for each service it
+// follows; one that overflows again soon after is disconnected. A second
+// goroutine pings every session and ends those past their lifetime.
 
 // Defaults of PushConfig.
 const (
@@ -31,6 +33,10 @@ const (
 
 // PushConfig configures WebSocket sessions. Zero fields take defaults.
 type PushConfig struct {
+	// Library is the WebSocket implementation: "gobwas" (default; frames
+	// on Hertz's netpoll connection) or "gorilla" (through the net/http
+	// adaptor). See WSLibraries.
+	Library string
 	// SendQueue bounds each connection's queue of frames (256).
 	SendQueue int
 	// PingInterval is how often the server pings (30 s); a connection that
@@ -45,6 +51,9 @@ type PushConfig struct {
 }
 
 func (c PushConfig) withDefaults() PushConfig {
+	if c.Library != LibraryGorilla {
+		c.Library = LibraryGobwas
+	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = defaultSendQueue
 	}
@@ -89,6 +98,7 @@ type hub struct {
 	kicked   atomic.Int64 // subscribers disconnected for falling behind again
 	reloads  atomic.Int64 // times the hub itself fell behind the change log
 	latency  func(seconds float64)
+	prepare  func(payload []byte) []byte // what a transport writes for a text message
 	done     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -97,8 +107,13 @@ type hub struct {
 func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
 	h := &hub{reg: reg, cfg: cfg.withDefaults(), byService: map[string]map[*session]struct{}{},
 		all: map[*session]struct{}{}, sessions: map[*session]struct{}{}, latency: latency, done: make(chan struct{})}
-	h.wg.Add(1)
-	go h.run()
+	h.prepare = textFrame
+	if h.cfg.Library == LibraryGorilla {
+		h.prepare = func(b []byte) []byte { return b } // gorilla frames each write itself
+	}
+	h.wg.Add(2)
+	go h.run(reg.Version()) // taken now: a change made before the goroutine runs is not missed
+	go h.maintain()
 	return h
 }
 
@@ -117,10 +132,9 @@ func (h *hub) close() {
 	}
 }
 
-// run follows the change stream from the current version.
-func (h *hub) run() {
+// run follows the change stream from version.
+func (h *hub) run(version int64) {
 	defer h.wg.Done()
-	version := h.reg.Version()
 	var buf []*core.Change
 	for {
 		wake := h.reg.Wait() // taken before reading, so no change slips between
@@ -150,7 +164,7 @@ func (h *hub) run() {
 // publish queues one change's bytes to its service's subscribers and to
 // the all-changes subscribers.
 func (h *hub) publish(c *core.Change) {
-	b := c.JSON()
+	b := h.prepare(c.JSON())
 	key := strings.ToLower(c.ServiceID)
 	h.mu.RLock()
 	for s := range h.byService[key] {
@@ -167,11 +181,50 @@ func (h *hub) publish(c *core.Change) {
 
 func (h *hub) deliver(s *session, b []byte) {
 	select {
-	case s.send <- b:
-		h.pushed.Add(1)
+	case <-s.closed: // closed, not yet removed by its reader
+		return
 	default:
-		h.dropped.Add(1)
-		s.overflow()
+	}
+	if s.enqueue(b) {
+		h.pushed.Add(1)
+		return
+	}
+	h.dropped.Add(1)
+	s.overflow()
+}
+
+// maintain pings every session each PingInterval and closes the sessions
+// whose lifetime has passed. It looks at every session a few times per
+// PingInterval (at most once a second).
+func (h *hub) maintain() {
+	defer h.wg.Done()
+	tick := min(h.cfg.PingInterval, h.cfg.SessionLifetime) / 4
+	tick = max(min(tick, time.Second), 5*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var ss []*session
+	for {
+		select {
+		case <-h.done:
+			return
+		case now := <-t.C:
+			h.mu.RLock()
+			for s := range h.sessions {
+				ss = append(ss, s)
+			}
+			h.mu.RUnlock()
+			for _, s := range ss {
+				switch {
+				case !now.Before(s.expires):
+					s.close("session lifetime reached; reconnect")
+				case now.Sub(s.lastPing) >= h.cfg.PingInterval:
+					s.lastPing = now
+					s.signal(false)
+				}
+			}
+			clear(ss)
+			ss = ss[:0]
+		}
 	}
 }
 

@@ -2,89 +2,114 @@ package server
 
 import (
 	"context"
-	"net/http"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app"
-	"github.com/cloudwego/hertz/pkg/common/adaptor"
-	"github.com/gorilla/websocket"
 
 	"github.com/artemis-go/artemis/core"
 )
 
-// WebSocket endpoints, served by gorilla/websocket through Hertz's net/http
-// adaptor (which hijacks the connection; the handler goroutine waits for it
-// to close). Text frames carry JSON.
+// WebSocket sessions. Two transports carry them (PushConfig.Library): the
+// default reads and writes frames with gobwas/ws straight on Hertz's netpoll
+// connection (ctx.Hijack, ws_netpoll.go); the alternative is gorilla/websocket
+// behind Hertz's net/http adaptor (ws_gorilla.go). Everything else — queues,
+// reloads, pings, lifetime, counts — is this file's and the hub's, shared by
+// both. Text frames carry JSON.
 
-var upgrader = websocket.Upgrader{
-	ReadBufferSize:  4096,
-	WriteBufferSize: 4096,
-	CheckOrigin:     func(*http.Request) bool { return true }, // CORS is open on every path
+// WebSocket libraries PushConfig.Library accepts.
+const (
+	LibraryGobwas  = "gobwas"
+	LibraryGorilla = "gorilla"
+)
+
+// WSLibraries lists the accepted values of PushConfig.Library, default first.
+var WSLibraries = []string{LibraryGobwas, LibraryGorilla}
+
+// transport is one library's side of a session. Every write is made with
+// the session's wmu held.
+type transport interface {
+	// writeTexts writes text messages, each as prepared by the hub's
+	// prepare function, as one flush where the library allows.
+	writeTexts(msgs [][]byte) error
+	writePing() error
+	// writeClose sends a close frame with the going-away code and reason.
+	writeClose(reason string) error
+	close() error
 }
 
 // session is one WebSocket connection.
 type session struct {
 	h        *hub
 	kind     int
-	conn     *websocket.Conn
-	send     chan []byte
-	reload   chan struct{}     // cap 1: the writer must send reloads
+	tr       transport
 	services map[string]string // lower-cased id -> id as subscribed; guarded by hub.mu
+	expires  time.Time         // end of the session's lifetime; read-only
+	lastPing time.Time         // owned by the hub's maintenance goroutine
+
+	wmu sync.Mutex // serializes writes on tr
+
+	// The outgoing queue. A writer goroutine exists only while there is
+	// something to write (an idle session costs no goroutine for writing).
+	qmu       sync.Mutex
+	queue     [][]byte // prepared frames; bounded by PushConfig.SendQueue
+	spare     [][]byte // the other buffer of the double-buffered queue
+	reloadDue bool     // the queue was dropped: send reloads instead
+	pingDue   bool
+	writing   bool // a writer goroutine runs (or the session is closed)
 
 	overflows   atomic.Int64
 	firstOverAt atomic.Int64
 	closeOnce   sync.Once
 	closed      chan struct{}
-	reason      atomic.Value // string
 }
 
+func (h *hub) newSession(kind int, tr transport) *session {
+	now := time.Now()
+	// Lifetimes are spread over their last tenth, so sessions opened
+	// together (after a restart) do not all reconnect in the same instant.
+	life := h.cfg.SessionLifetime - time.Duration(rand.Int64N(int64(h.cfg.SessionLifetime/10)+1))
+	return &session{h: h, kind: kind, tr: tr, services: map[string]string{}, expires: now.Add(life),
+		lastPing: now, closed: make(chan struct{})}
+}
+
+// wsHandler serves one WebSocket endpoint with the configured library.
 func (s *Server) wsHandler(kind int) app.HandlerFunc {
-	return adaptor.HertzHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		conn, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return // the upgrader has answered 400
-		}
-		ss := &session{h: s.hub, kind: kind, conn: conn, send: make(chan []byte, s.hub.cfg.SendQueue),
-			reload: make(chan struct{}, 1), services: map[string]string{}, closed: make(chan struct{})}
-		conn.SetReadLimit(int64(s.cfg.MaxBodyBytes))
-		s.hub.add(ss)
-		defer s.hub.remove(ss)
-		go ss.writeLoop()
-		s.readLoop(ss)
-		ss.close("")
-	}))
+	if s.hub.cfg.Library == LibraryGorilla {
+		return s.gorillaHandler(kind)
+	}
+	return s.netpollHandler(kind)
 }
 
-// readLoop reads client frames until the connection fails or closes.
-func (s *Server) readLoop(ss *session) {
-	cfg := s.hub.cfg
-	ss.conn.SetReadDeadline(time.Now().Add(cfg.PongWait))
-	ss.conn.SetPongHandler(func(string) error { return ss.conn.SetReadDeadline(time.Now().Add(cfg.PongWait)) })
-	ping := ss.conn.PingHandler()
-	ss.conn.SetPingHandler(func(data string) error {
-		ss.conn.SetReadDeadline(time.Now().Add(cfg.PongWait))
-		return ping(data) // answers with a pong
-	})
-	for {
-		_, msg, err := ss.conn.ReadMessage()
-		if err != nil {
-			return
-		}
-		ss.conn.SetReadDeadline(time.Now().Add(cfg.PongWait))
-		switch ss.kind {
-		case wsHeartbeat:
-			if !ss.queue(s.wsHeartbeat(msg), cfg.WriteWait) {
-				return
-			}
-		case wsInstanceChange:
-			var dc discoveryConfig
-			if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" {
-				s.hub.subscribe(ss, dc.ServiceID)
-			}
+// onMessage handles one client message; a non-nil result is the answer to
+// write back.
+func (s *Server) onMessage(ss *session, msg []byte) []byte {
+	switch ss.kind {
+	case wsHeartbeat:
+		return s.wsHeartbeat(msg)
+	case wsInstanceChange:
+		var dc discoveryConfig
+		if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" {
+			s.hub.subscribe(ss, dc.ServiceID)
 		}
 	}
+	return nil
+}
+
+// answer writes a heartbeat answer from the reading goroutine (answers
+// are never dropped: a client that does not read them is cut off by the
+// write deadline).
+func (ss *session) answer(msg []byte) bool {
+	ss.wmu.Lock()
+	err := ss.tr.writeTexts([][]byte{ss.h.prepare(msg)})
+	ss.wmu.Unlock()
+	if err != nil {
+		ss.close("")
+		return false
+	}
+	return true
 }
 
 // wsHeartbeat answers one heartbeat message as heartbeat.json would.
@@ -104,27 +129,89 @@ func (s *Server) wsHeartbeat(msg []byte) []byte {
 	if len(b.keys.Instances) > 0 && len(insts) == 0 {
 		insts = []*core.Instance{nil}
 	}
-	// The answer is queued after b is released: copy what aliases it.
+	// The answer is written after b is released: copy what aliases it.
 	out := s.applyBatch(insts, b, s.reg.Heartbeat)
 	return append([]byte(nil), out...)
 }
 
-// queue hands a frame to the writer, waiting up to d (heartbeat answers are
-// never dropped; a client that does not read them is disconnected).
-func (ss *session) queue(b []byte, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case ss.send <- b:
-		return true
-	case <-ss.closed:
-	case <-t.C:
-		ss.close("client does not read its heartbeat answers")
+// enqueue queues a prepared frame; false when the queue is full.
+func (ss *session) enqueue(b []byte) bool {
+	ss.qmu.Lock()
+	if len(ss.queue) >= ss.h.cfg.SendQueue {
+		ss.qmu.Unlock()
+		return false
 	}
-	return false
+	ss.queue = append(ss.queue, b)
+	start := !ss.writing
+	ss.writing = true
+	ss.qmu.Unlock()
+	if start {
+		go ss.flush()
+	}
+	return true
 }
 
-// overflow is called by the hub when the send queue is full.
+// signal sets a flag for the writer (reload or ping) and makes sure one runs.
+func (ss *session) signal(reload bool) {
+	ss.qmu.Lock()
+	if reload {
+		ss.reloadDue = true
+		clear(ss.queue) // replaced by the reloads
+		ss.queue = ss.queue[:0]
+	} else {
+		ss.pingDue = true
+	}
+	start := !ss.writing
+	ss.writing = true
+	ss.qmu.Unlock()
+	if start {
+		go ss.flush()
+	}
+}
+
+// flush is the session's writer: it writes what is queued, as one batch per
+// round, and exits when the queue is empty.
+func (ss *session) flush() {
+	for {
+		ss.qmu.Lock()
+		batch, reload, ping := ss.queue, ss.reloadDue, ss.pingDue
+		if len(batch) == 0 && !reload && !ping {
+			ss.writing = false
+			ss.qmu.Unlock()
+			return
+		}
+		ss.queue, ss.reloadDue, ss.pingDue = ss.spare[:0], false, false
+		ss.qmu.Unlock()
+		select {
+		case <-ss.closed:
+			return // writing stays set: no writer starts again
+		default:
+		}
+		if reload {
+			for _, id := range ss.subscribed() {
+				batch = append(batch, ss.h.prepare(reloadFrame(id, time.Now())))
+			}
+		}
+		ss.wmu.Lock()
+		err := ss.tr.writeTexts(batch)
+		if err == nil && ping {
+			err = ss.tr.writePing()
+		}
+		ss.wmu.Unlock()
+		if err != nil {
+			ss.close("")
+			return
+		}
+		clear(batch)
+		ss.qmu.Lock()
+		ss.spare = batch[:0]
+		ss.qmu.Unlock()
+	}
+}
+
+// overflow is called by the hub when the send queue is full: the queue is
+// replaced by reloads; a session that overflows again within a minute is
+// disconnected.
 func (ss *session) overflow() {
 	now := time.Now().UnixNano()
 	if first := ss.firstOverAt.Load(); first == 0 || now-first > int64(overflowWindow) {
@@ -136,61 +223,7 @@ func (ss *session) overflow() {
 		ss.close("subscriber too slow")
 		return
 	}
-	select {
-	case ss.reload <- struct{}{}:
-	default:
-	}
-}
-
-// writeLoop is the connection's only writer of data frames.
-func (ss *session) writeLoop() {
-	cfg := ss.h.cfg
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	life := time.NewTimer(cfg.SessionLifetime)
-	defer life.Stop()
-	write := func(b []byte) bool {
-		ss.conn.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-		return ss.conn.WriteMessage(websocket.TextMessage, b) == nil
-	}
-	for {
-		select {
-		case b := <-ss.send:
-			if !write(b) {
-				ss.close("")
-				return
-			}
-		case <-ss.reload:
-			ss.drain()
-			for _, id := range ss.subscribed() {
-				if !write(reloadFrame(id, time.Now())) {
-					ss.close("")
-					return
-				}
-			}
-		case <-ping.C:
-			if ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)) != nil {
-				ss.close("")
-				return
-			}
-		case <-life.C:
-			ss.close("session lifetime reached; reconnect")
-			return
-		case <-ss.closed:
-			return
-		}
-	}
-}
-
-// drain discards queued frames (they are replaced by reloads).
-func (ss *session) drain() {
-	for {
-		select {
-		case <-ss.send:
-		default:
-			return
-		}
-	}
+	ss.signal(true)
 }
 
 // subscribed lists the services whose reloads s must be sent. An
@@ -210,20 +243,22 @@ func (ss *session) subscribed() []string {
 }
 
 // close marks the session closed at once, then sends a close frame with
-// reason (when set) and closes the socket without blocking the caller (the
-// hub may call it while routing changes).
+// reason (when set and no write is in progress) and closes the socket,
+// without blocking the caller (the hub may call it while routing changes).
 func (ss *session) close(reason string) {
 	ss.closeOnce.Do(func() {
 		close(ss.closed)
-		if ss.conn == nil { // a session under test without a connection
+		if ss.tr == nil {
 			return
 		}
 		go func() {
-			if reason != "" {
-				msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, reason)
-				ss.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			// A writer stuck on a full socket holds wmu until its
+			// deadline: such a session is closed without a close frame.
+			if reason != "" && ss.wmu.TryLock() {
+				ss.tr.writeClose(reason)
+				ss.wmu.Unlock()
 			}
-			ss.conn.Close()
+			ss.tr.close()
 		}()
 	})
 }

@@ -1,13 +1,34 @@
 package server
 
 import (
+	"bufio"
 	stdjson "encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
+
+	"github.com/artemis-go/artemis/core"
 )
+
+// eachLibrary runs f against a server of each WebSocket library.
+func eachLibrary(t *testing.T, cfg Config, f func(t *testing.T, s *Server, base string)) {
+	for _, lib := range WSLibraries {
+		t.Run(lib, func(t *testing.T) {
+			c := cfg
+			c.Push.Library = lib
+			s, base := startLoopback(t, c)
+			f(t, s, base)
+		})
+	}
+}
 
 func dial(t *testing.T, base, path string) *websocket.Conn {
 	t.Helper()
@@ -47,8 +68,9 @@ func inst(service, id string) string {
 	return `{"regionId":"sha","serviceId":"` + service + `","instanceId":"` + id + `","url":"http://x"}`
 }
 
-func TestInstanceChangePush(t *testing.T) {
-	_, base := startLoopback(t, Config{})
+func TestInstanceChangePush(t *testing.T) { eachLibrary(t, Config{}, testInstanceChangePush) }
+
+func testInstanceChangePush(t *testing.T, _ *Server, base string) {
 	sub := dial(t, base, "/ws/discovery/instance-change")
 	other := dial(t, base, "/ws/discovery/instance-change")
 	all := dial(t, base, "/ws/discovery/all-instance-change")
@@ -87,8 +109,9 @@ func TestInstanceChangePush(t *testing.T) {
 	}
 }
 
-func TestWebSocketHeartbeat(t *testing.T) {
-	_, base := startLoopback(t, Config{})
+func TestWebSocketHeartbeat(t *testing.T) { eachLibrary(t, Config{}, testWebSocketHeartbeat) }
+
+func testWebSocketHeartbeat(t *testing.T, _ *Server, base string) {
 	httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst("svc", "known")+`]}`)
 	hb := dial(t, base, "/ws/registry/heartbeat")
 	for _, tc := range []struct{ body, want string }{
@@ -124,7 +147,10 @@ func TestWebSocketHeartbeat(t *testing.T) {
 }
 
 func TestWebSocketStatsAndLifetime(t *testing.T) {
-	s, base := startLoopback(t, Config{Push: PushConfig{SessionLifetime: 300 * time.Millisecond}})
+	eachLibrary(t, Config{Push: PushConfig{SessionLifetime: 300 * time.Millisecond}}, testWebSocketStatsAndLifetime)
+}
+
+func testWebSocketStatsAndLifetime(t *testing.T, s *Server, base string) {
 	conn := dial(t, base, "/ws/discovery/all-instance-change")
 	time.Sleep(50 * time.Millisecond)
 	if got := s.hub.stats().Connections["all-instance-change"]; got != 1 {
@@ -147,35 +173,248 @@ func TestWebSocketStatsAndLifetime(t *testing.T) {
 	}
 }
 
-// TestSlowSubscriber: a full queue is never waited for; the subscriber is
-// told to reload, and disconnected when it keeps falling behind.
+// TestWebSocketFragmentsAndPings: a message split over several frames is
+// joined; the server pings on its own; a message over the body cap ends
+// the session.
+func TestWebSocketFragmentsAndPings(t *testing.T) {
+	cfg := Config{MaxBodyBytes: 4096, Push: PushConfig{PingInterval: 50 * time.Millisecond}}
+	eachLibrary(t, cfg, func(t *testing.T, _ *Server, base string) {
+		httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst("svc", "known")+`]}`)
+		d := websocket.Dialer{WriteBufferSize: 64} // gorilla fragments messages longer than its buffer
+		hb, _, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/registry/heartbeat", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hb.Close()
+		pings := make(chan struct{}, 16)
+		hb.SetPingHandler(func(string) error { pings <- struct{}{}; return nil })
+		long := `{"instances":[` + inst("svc", "known") + strings.Repeat(" ", 300) + `]}`
+		w, _ := hb.NextWriter(websocket.TextMessage)
+		for i := 0; i < len(long); i += 50 { // several frames of at most 64 bytes
+			w.Write([]byte(long[i:min(i+50, len(long))]))
+		}
+		w.Close()
+		hb.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, msg, err := hb.ReadMessage()
+		if err != nil || !strings.Contains(string(msg), `"errorCode":"success"`) {
+			t.Fatalf("fragmented heartbeat: got %s, %v; want success", msg, err)
+		}
+		ended := make(chan error, 1)
+		go func() { // pings are handled while reading
+			for {
+				if _, _, err := hb.ReadMessage(); err != nil {
+					ended <- err
+					return
+				}
+			}
+		}()
+		select {
+		case <-pings:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no ping from the server within 2 s at a 50 ms interval")
+		}
+		// The server may cut the socket before the last fragments are written.
+		hb.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 5000)))
+		err = <-ended
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("a message over the body cap did not end the session")
+		}
+	})
+}
+
+// TestWebSocketHandshakeRefused: a plain request or a wrong version gets a
+// 400 with the contract's error body, never a hang or a 5xx.
+func TestWebSocketHandshakeRefused(t *testing.T) {
+	_, base := startLoopback(t, Config{})
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+	}{
+		{"no upgrade", nil},
+		{"wrong version", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}},
+		{"bad key", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "short"}},
+	} {
+		req, _ := http.NewRequest("GET", base+"/ws/discovery/instance-change", nil)
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var body struct {
+			ResponseStatus struct{ ErrorCode string } `json:"responseStatus"`
+		}
+		stdjson.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || body.ResponseStatus.ErrorCode != "bad-request" {
+			t.Fatalf("%s: got %d %+v; want 400 bad-request", tc.name, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestUpgradeResponse checks the 101 answer byte for byte where it matters:
+// the accept key of RFC 6455's example and no body framing headers.
+func TestUpgradeResponse(t *testing.T) {
+	_, base := startLoopback(t, Config{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /ws/discovery/all-instance-change HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Upgrade\r\n" +
+		"Upgrade: WebSocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"))
+	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" ||
+		!strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || resp.Header.Get("Content-Length") != "" ||
+		resp.Header.Get("Content-Type") != "" {
+		t.Fatalf("unexpected upgrade answer %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// fakeTransport records what a session writes; while gated, writes wait
+// (a subscriber whose socket is full).
+type fakeTransport struct {
+	mu     sync.Mutex
+	frames []string
+	raw    []string // control answers (pong, close)
+	closed bool
+	gate   chan struct{} // nil: writes go through
+}
+
+func (f *fakeTransport) writeTexts(msgs [][]byte) error {
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	f.mu.Lock()
+	for _, m := range msgs {
+		f.frames = append(f.frames, string(m))
+	}
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeTransport) writeRaw(p []byte) error {
+	f.mu.Lock()
+	f.raw = append(f.raw, string(p))
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeTransport) writePing() error        { return nil }
+func (f *fakeTransport) writeClose(string) error { return nil }
+func (f *fakeTransport) close() error            { f.mu.Lock(); f.closed = true; f.mu.Unlock(); return nil }
+func (f *fakeTransport) setGate(g chan struct{}) { f.mu.Lock(); f.gate = g; f.mu.Unlock() }
+func (f *fakeTransport) isClosed() bool          { f.mu.Lock(); defer f.mu.Unlock(); return f.closed }
+func (f *fakeTransport) got() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.frames...)
+}
+
+// TestSlowSubscriber: a subscriber whose writes are stuck does not delay
+// another of the same service; its full queue is dropped for a reload, and
+// it is disconnected when it keeps falling behind.
 func TestSlowSubscriber(t *testing.T) {
-	s := newTestServer(t, Config{})
+	const queue = 16
+	s := newTestServer(t, Config{Push: PushConfig{SendQueue: queue, Library: LibraryGorilla}}) // unframed: readable
 	h := s.hub
-	ss := &session{h: h, kind: wsInstanceChange, send: make(chan []byte, 1), reload: make(chan struct{}, 1),
-		services: map[string]string{}, closed: make(chan struct{})}
-	h.deliver(ss, []byte("1"))
-	h.deliver(ss, []byte("2")) // full: dropped, reload signalled
-	select {
-	case <-ss.reload:
-	default:
-		t.Fatalf("no reload signalled to a slow subscriber")
+	slowT, fastT := &fakeTransport{}, &fakeTransport{}
+	slowT.setGate(make(chan struct{}))
+	slow, fast := h.newSession(wsInstanceChange, slowT), h.newSession(wsInstanceChange, fastT)
+	for _, ss := range []*session{slow, fast} {
+		h.add(ss)
+		h.subscribe(ss, "svc")
 	}
-	if h.dropped.Load() != 1 || h.pushed.Load() != 1 {
-		t.Fatalf("unexpected counters pushed=%d dropped=%d", h.pushed.Load(), h.dropped.Load())
+	registered := 0
+	register := func(n int) {
+		t.Helper()
+		for range n {
+			registered++
+			id := "i" + strconv.Itoa(registered)
+			if failed := s.reg.Register([]*core.Instance{{RegionID: "SHA", ServiceID: "svc", InstanceID: id, URL: "http://" + id}}, nil); len(failed) > 0 {
+				t.Fatalf("cannot register %s: %+v", id, failed)
+			}
+			// Paced by the fast subscriber, which must get every change
+			// promptly however stuck the other one is.
+			waitFor(t, func() bool { return len(fastT.got()) == registered }, "change "+id+" at the fast subscriber")
+		}
 	}
-	for range maxOverflows {
-		h.deliver(ss, []byte("x"))
+	register(40) // the slow one overflows its queue of 16 twice
+	if d := h.dropped.Load(); d != 2 {
+		t.Fatalf("overflows counted %d; want 2 (40 changes, a queue of %d, writes stuck)", d, queue)
 	}
-	select {
-	case <-ss.closed:
-	default:
-		t.Fatalf("a subscriber that keeps falling behind was not disconnected")
+	gate := slowT.gate
+	slowT.setGate(nil)
+	close(gate) // the slow one catches up: its dropped frames are replaced by a reload
+	waitFor(t, func() bool {
+		g := slowT.got()
+		return len(g) > 0 && strings.Contains(g[len(g)-1], `"changeType":"reload"`) && strings.Contains(g[len(g)-1], `"serviceId":"svc"`)
+	}, "a reload for svc as the slow subscriber's last frame")
+	if got := len(slowT.got()); got >= 40 {
+		t.Fatalf("the slow subscriber was written %d frames: its queue was not bounded", got)
 	}
+	if slowT.isClosed() {
+		t.Fatalf("a subscriber that fell behind twice was disconnected")
+	}
+	// Falling behind again and again within a minute disconnects.
+	gate = make(chan struct{})
+	slowT.setGate(gate)
+	register(3 * (queue + 1))
+	waitFor(t, slowT.isClosed, "the repeatedly slow subscriber disconnected")
+	close(gate)
 	if h.kicked.Load() != 1 {
 		t.Fatalf("unexpected disconnections %d; want 1", h.kicked.Load())
+	}
+	if fastT.isClosed() || h.pushed.Load() < int64(registered) {
+		t.Fatalf("the fast subscriber was disturbed: closed %v, pushed %d", fastT.isClosed(), h.pushed.Load())
 	}
 	if got := string(reloadFrame("svc", time.UnixMilli(5))); got != `{"changeType":"reload","changeTime":5,"instance":{"serviceId":"svc","instanceId":"reload"}}` {
 		t.Fatalf("unexpected reload frame %s", got)
 	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestTextFrame reads the hub's frames back with gobwas's own reader.
+func TestTextFrame(t *testing.T) {
+	for _, n := range []int{0, 125, 126, 65535, 65536} {
+		payload := []byte(strings.Repeat("a", n))
+		f, err := ws.ReadFrame(strings.NewReader(string(textFrame(payload))))
+		if err != nil || f.Header.OpCode != ws.OpText || !f.Header.Fin || f.Header.Masked || string(f.Payload) != string(payload) {
+			t.Fatalf("frame of %d bytes read back as %+v (%v)", n, f.Header, err)
+		}
+	}
+}
+
+// TestWebSocketClientClose: a client's close is echoed with its code and
+// the session is gone from the counts.
+func TestWebSocketClientClose(t *testing.T) {
+	eachLibrary(t, Config{}, func(t *testing.T, s *Server, base string) {
+		conn := dial(t, base, "/ws/discovery/instance-change")
+		waitFor(t, func() bool { return s.hub.stats().Connections["instance-change"] == 1 }, "the session counted")
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye")
+		if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, _, err := conn.ReadMessage()
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			t.Fatalf("unexpected answer to a close: %v; want the normal-closure code echoed", err)
+		}
+		waitFor(t, func() bool { return s.hub.stats().Connections["instance-change"] == 0 }, "the closed session uncounted")
+	})
 }

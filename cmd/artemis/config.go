@@ -60,7 +60,10 @@ func (c *serverConfig) settings() []setting {
 		EvictionTick: 250 * time.Millisecond, ChangeLogSize: 1 << 17, ChangeLogAge: 10 * time.Minute,
 		SelfPreservation: core.SelfPreservationConfig{Window: 10 * time.Second, MinPeak: 50, Threshold: 0.85, PeakDecay: 10 * time.Minute}}
 	*sc = server.Config{Addr: "127.0.0.1:8080", MaxBodyBytes: 8 << 20, MaxInflatedBytes: 32 << 20, MaxHeaderBytes: 16 << 10,
-		MaxInstancesPerRequest: 10_000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		MaxInstancesPerRequest: 10_000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		Push: server.PushConfig{Library: server.WSLibraries[0], SendQueue: 256, PingInterval: 30 * time.Second, PongWait: 75 * time.Second,
+			WriteWait: 10 * time.Second, SessionLifetime: 30 * time.Minute}}
+	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
 	sp := &rc.SelfPreservation
@@ -99,6 +102,12 @@ func (c *serverConfig) settings() []setting {
 		{"rateLimit.discovery.burst", "", "discovery burst", "", (*intValue)(&rl.Discovery.Burst)},
 		{"rateLimit.status.rate", "rate-limit-status", "status and cluster requests per second (0: unlimited)", "", (*floatValue)(&rl.Status.Rate)},
 		{"rateLimit.status.burst", "", "status burst", "", (*intValue)(&rl.Status.Burst)},
+		{"push.library", "ws-library", "WebSocket implementation: " + strings.Join(server.WSLibraries, " or "), "", (*stringValue)(&pc.Library)},
+		{"push.sendQueue", "ws-send-queue", "frames queued per WebSocket subscriber before it is sent a reload", "", (*intValue)(&pc.SendQueue)},
+		{"push.pingInterval", "ws-ping-interval", "how often the server pings each WebSocket session", "", (*durationValue)(&pc.PingInterval)},
+		{"push.pongWait", "ws-pong-wait", "a WebSocket session silent this long is closed", "", (*durationValue)(&pc.PongWait)},
+		{"push.writeWait", "ws-write-wait", "bound on one WebSocket write", "", (*durationValue)(&pc.WriteWait)},
+		{"push.sessionLifetime", "ws-session-lifetime", "WebSocket sessions are closed after this long so clients rebalance", "", (*durationValue)(&pc.SessionLifetime)},
 		{"log.level", "log-level", "debug, info, warn or error", "", (*stringValue)(&c.Log.Level)},
 		{"log.format", "log-format", "text or json", "", (*stringValue)(&c.Log.Format)},
 	}
@@ -292,6 +301,12 @@ func (c *serverConfig) validate(table []setting) error {
 		{"server.readTimeout", c.Server.ReadTimeout <= 0, "must be positive"},
 		{"server.writeTimeout", c.Server.WriteTimeout <= 0, "must be positive"},
 		{"server.idleTimeout", c.Server.IdleTimeout <= 0, "must be positive"},
+		{"push.library", !slices.Contains(server.WSLibraries, c.Server.Push.Library), "must be " + strings.Join(server.WSLibraries, " or ")},
+		{"push.sendQueue", c.Server.Push.SendQueue < 1, "must be positive"},
+		{"push.pingInterval", c.Server.Push.PingInterval <= 0, "must be positive"},
+		{"push.pongWait", c.Server.Push.PongWait <= c.Server.Push.PingInterval, "must be longer than push.pingInterval"},
+		{"push.writeWait", c.Server.Push.WriteWait <= 0, "must be positive"},
+		{"push.sessionLifetime", c.Server.Push.SessionLifetime < time.Second, "must be at least 1s"},
 		{"log.level", !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "must be debug, info, warn or error"},
 		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
 	}

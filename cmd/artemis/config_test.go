@@ -102,6 +102,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"bad env", "", nil, map[string]string{"ARTEMIS_REGISTRY_SHARDS": "many"}, "registry.shards (from $ARTEMIS_REGISTRY_SHARDS)"},
 		{"negative shards flag", "", []string{"--shards", "-4"}, nil, "registry.shards"},
 		{"bad log level", "log:\n  level: loud\n", nil, nil, "log.level"},
+		{"unknown WebSocket library", "", []string{"--ws-library", "nhooyr"}, nil, "push.library"},
+		{"pong wait under ping interval", "push:\n  pingInterval: 1m\n  pongWait: 30s\n", nil, nil, "push.pongWait"},
 		{"inflated cap under body cap", "server:\n  maxBodyBytes: 100\n  maxInflatedBytes: 10\n", nil, nil, "server.maxInflatedBytes"},
 		{"negative rate", "rateLimit:\n  status:\n    rate: -1\n", nil, nil, "rateLimit.status.rate"},
 		{"not a mapping", "- a\n- b\n", nil, nil, "cannot parse configuration file"},
