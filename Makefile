@@ -12,6 +12,8 @@
 #   RATE      requests per second of load tests      (2000)
 #   DURATION  seconds of a load test                 (60)
 #   INSTANCES seeded instances                       (100000)
+#   SUBSCRIBERS WebSocket subscribers of loadtest-push (1000)
+#   WS_LIBRARY  server WebSocket library of loadtest-push (gobwas; or gorilla)
 #   SERVER_CPUS / GEN_CPUS  taskset pinning of server and generator
 #             (on 2+ cores: server on core 0, generator on the rest)
 
@@ -28,6 +30,8 @@ SCENARIO    ?= mixed
 RATE        ?= 2000
 DURATION    ?= 60
 INSTANCES   ?= 100000
+SUBSCRIBERS ?= 1000
+WS_LIBRARY  ?= gobwas
 NPROC       := $(shell nproc 2>/dev/null || echo 1)
 TASKSET     := $(shell command -v taskset 2>/dev/null)
 ifeq ($(shell [ $(NPROC) -ge 2 ] && [ -n "$(TASKSET)" ] && echo yes),yes)
@@ -111,6 +115,11 @@ loadtest-findmax: build ## -find-max (P99 < 10ms) of SCENARIO on the registry an
 loadtest-seed: build ## seed INSTANCES (try 1000000) in batches of 1000 and record rate, RSS and service.json latency
 	$(LOADTEST) -instances $(INSTANCES) -services $$(($(INSTANCES)/100)) -seed-only
 
+.PHONY: loadtest-push
+loadtest-push: build ## push latency (SUBSCRIBERS on one service, 10 changes/s, 20 s) beside its no-op twin, then 10,000 idle sessions; recorded
+	$(LOADTEST) -scenario push -subscribers $(SUBSCRIBERS) -rate 10 -duration 20s -ws-library $(WS_LIBRARY)
+	$(LOADTEST) -scenario idle-ws -idle-conns 10000 -ws-library $(WS_LIBRARY)
+
 .PHONY: soak
 soak: build ## 10 minutes of mixed load at 5,000 req/s on 100k instances; RSS and goroutines before and after, recorded
 	$(LOADTEST) -instances 100000 -scenario mixed -rate 5000 -duration 600s -noop=false -label soak
@@ -121,6 +130,14 @@ loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI)
 	for sc in heartbeat service lookup delta churn mixed; do \
 	  ./bin/artemis loadtest -instances 3000 -services 30 -scenario $$sc -rate 300 -duration 2s -results $$tmp -record=false | tail -1; \
 	  [ "$$(grep -c '"errors": {}' $$tmp/*-$$sc.json)" = 2 ] || { echo "loadtest smoke: $$sc had errors"; cat $$tmp/*-$$sc.json; exit 1; }; \
+	done; \
+	for lib in gobwas gorilla; do \
+	  ./bin/artemis loadtest -scenario push -subscribers 50 -rate 20 -duration 2s -ws-library $$lib -results $$tmp -record=false | tail -1; \
+	  f=$$(ls -t $$tmp/*-push.json | head -1); \
+	  exp=$$(sed -n 's/.*"framesExpected": \([0-9]*\).*/\1/p' $$f | tr '\n' ' '); \
+	  rec=$$(sed -n 's/.*"framesReceived": \([0-9]*\).*/\1/p' $$f | tr '\n' ' '); \
+	  [ -n "$$rec" ] && [ "$$exp" = "$$rec" ] && [ "$$(echo $$rec | wc -w)" = 2 ] || \
+	    { echo "loadtest smoke: push ($$lib) lost frames: expected $$exp, received $$rec"; cat $$f; exit 1; }; \
 	done
 
 K6_SCRIPTS := register heartbeat service mixed

@@ -10,7 +10,8 @@ import (
 )
 
 // NoopServer is the framework's own ceiling: a Hertz server (same transport,
-// same options as the registry) whose handlers do nothing but answer.
+// same options as the registry) whose handlers do nothing but answer (and,
+// for the push scenario, push: noop_push.go).
 // Discovery paths answer serviceBytes of canned JSON, so the twin of a read
 // scenario moves as many bytes as the registry does.
 func NoopServer(addr string, serviceBytes int) *server.Hertz {
@@ -26,6 +27,10 @@ func NoopServer(addr string, serviceBytes int) *server.Hertz {
 		}
 	}
 	h.GET("/health", func(_ context.Context, c *app.RequestContext) { c.Response.SetBodyString("OK") })
+	push := &noopPush{subs: map[*noopSubscriber]struct{}{}}
+	h.GET("/ws/discovery/instance-change", push.ws)
+	h.POST("/api/registry/register.json", push.change("new"))
+	h.POST("/api/registry/unregister.json", push.change("delete"))
 	for _, p := range []string{"/api/discovery/service.json", "/api/discovery/lookup.json"} {
 		h.GET(p, answer(svc))
 		h.POST(p, answer(svc))

@@ -38,6 +38,7 @@ type Report struct {
 	NoopMax      *FindMaxResult     `json:"noopFindMax,omitempty"`
 	Ratios       map[string]float64 `json:"ratios,omitempty"`
 	Push         *PushResult        `json:"push,omitempty"`
+	NoopPush     *PushResult        `json:"noopPush,omitempty"`
 	Idle         *IdleResult        `json:"idleConnections,omitempty"`
 
 	plot     *plot.Plot
@@ -83,6 +84,10 @@ func (r *Report) finish() {
 	if r.Registry != nil && r.Noop != nil && r.Noop.Latency.P99 > 0 && !r.FindMax {
 		r.Ratios["p99"] = float64(r.Registry.Latency.P99) / float64(r.Noop.Latency.P99)
 		r.Ratios["p50"] = float64(r.Registry.Latency.P50) / float64(r.Noop.Latency.P50)
+	}
+	if r.Push != nil && r.NoopPush != nil && r.NoopPush.Latency.P99 > 0 {
+		r.Ratios["p99"] = float64(r.Push.Latency.P99) / float64(r.NoopPush.Latency.P99)
+		r.Ratios["p50"] = float64(r.Push.Latency.P50) / float64(r.NoopPush.Latency.P50)
 	}
 	if r.RegistryMax != nil && r.NoopMax != nil && r.NoopMax.MaxRate > 0 {
 		r.Ratios["maxRate"] = float64(r.RegistryMax.MaxRate) / float64(r.NoopMax.MaxRate)
@@ -147,8 +152,15 @@ func (r *Report) Row() string {
 		}
 		note = strings.TrimSpace(fmt.Sprintf("push latency (register sent → frame read) at %d subscribers of one service; %d changes; frames %d/%d. %s",
 			p.Subscribers, p.Changes, p.FramesReceived, p.FramesExpected, note))
+		noopP99, ratio := "-", "-"
+		if n := r.NoopPush; n != nil {
+			noopP99 = dur(n.Latency.P99)
+			ratio = fmt.Sprintf("%.2f× P99", r.Ratios["p99"])
+			note = strings.TrimSpace(fmt.Sprintf("no-op push (Hertz + loopback TCP only): P50 %s, frames %d/%d. %s",
+				dur(n.Latency.P50), n.FramesReceived, n.FramesExpected, note))
+		}
 		cells = append(cells, fmt.Sprintf("%.0f changes", r.pushRate), "-", dur(p.Latency.P50), dur(p.Latency.P99), dur(p.Latency.P999),
-			fmt.Sprint(p.FramesExpected-p.FramesReceived), rss, "-", "-")
+			fmt.Sprint(p.FramesExpected-p.FramesReceived), rss, noopP99, ratio)
 	case r.Idle != nil:
 		i := r.Idle
 		note = strings.TrimSpace(fmt.Sprintf("%d idle WebSocket sessions (%d still open after 10 s): server RSS %s → %s, %.1f KiB per connection, %d goroutines (stacks %s, heap %s). %s",

@@ -79,7 +79,18 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if cfg.Scenario == "push" || cfg.Scenario == "idle-ws" {
 		rep.Instances, rep.Services = 0, 0
 		if cfg.Scenario == "push" {
-			rep.Push, err = runPush(ctx, base, pid, cfg, logf)
+			if rep.Push, err = runPush(ctx, base, pid, cfg, logf); err != nil || !cfg.Noop {
+				return rep, err
+			}
+			noop, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop")
+			if err != nil {
+				return nil, err
+			}
+			defer noop.stop()
+			logf("no-op twin started on %s (pid %d)", noop.base, noop.pid())
+			rep.NoopPush, err = runPush(ctx, noop.base, noop.pid(), cfg, logf)
+			rep.finish()
+			return rep, err
 		} else {
 			rep.Idle, err = runIdle(ctx, base, pid, cfg.IdleConns, 10*time.Second)
 		}
