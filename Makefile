@@ -140,7 +140,7 @@ loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI)
 	    { echo "loadtest smoke: push ($$lib) lost frames: expected $$exp, received $$rec"; cat $$f; exit 1; }; \
 	done
 
-K6_SCRIPTS := register heartbeat service mixed
+K6_SCRIPTS := register heartbeat service mixed push
 
 .PHONY: k6
 k6: build ## run the k6 scenarios (needs k6 on PATH) against a fresh node, or BASE_URL; summaries in results/
@@ -150,7 +150,8 @@ k6: build ## run the k6 scenarios (needs k6 on PATH) against a fresh node, or BA
 	@set -e; base="$(BASE_URL)"; \
 	if [ -z "$$base" ]; then port=$$((20000 + RANDOM % 20000)); base=http://127.0.0.1:$$port; \
 	  ./bin/artemis server --addr 127.0.0.1:$$port >/dev/null 2>&1 & srv=$$!; trap "kill $$srv" EXIT; sleep 1; fi; \
-	for s in $(K6_SCRIPTS); do k6 run -e BASE_URL=$$base -e RATE=$(RATE) -e DURATION=$(DURATION)s k6/$$s.js; done
+	for s in $(K6_SCRIPTS); do r=$(RATE); [ $$s = push ] && r=10; \
+	  k6 run -e BASE_URL=$$base -e RATE=$$r -e DURATION=$(DURATION)s k6/$$s.js; done
 
 .PHONY: k6-dryrun
 k6-dryrun: build ## prove the k6 scripts under Node.js against a live node (CI); broken scripts must fail

@@ -12,8 +12,11 @@ for _ in $(seq 100); do
   node -e "fetch('http://127.0.0.1:$port/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" && break
   sleep 0.1
 done
-export BASE_URL="http://127.0.0.1:$port" RATE=20
-run() { node --import ./k6/dryrun/register-hooks.mjs k6/dryrun/run.mjs "$@"; }
+export BASE_URL="http://127.0.0.1:$port" RATE=20 HOLD_MS=500
+# WebSocket is global from Node 22; Node 20 and 21 have it behind a flag.
+wsflag=()
+if [ "$(node -e 'process.stdout.write(typeof WebSocket)')" = undefined ]; then wsflag=(--experimental-websocket); fi
+run() { node "${wsflag[@]}" --import ./k6/dryrun/register-hooks.mjs k6/dryrun/run.mjs "$@"; }
 run
 n=0
 for broken in k6/dryrun/testdata/*.js; do

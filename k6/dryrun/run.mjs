@@ -36,9 +36,10 @@ function problemsWithOptions(mod) {
 }
 
 function summaryData() {
-  const d = state.requests.map((r) => r.duration).sort((a, b) => a - b);
+  const http = state.requests.filter((r) => !r.ws); // a WebSocket session's duration is not a request's
+  const d = http.map((r) => r.duration).sort((a, b) => a - b);
   const q = (x) => (d.length ? d[Math.min(d.length - 1, Math.ceil(x * d.length) - 1)] : 0);
-  const failed = state.requests.filter((r) => r.status === 0 || r.status >= 400).length;
+  const failed = http.filter((r) => r.status === 0 || r.status >= 400).length;
   const passes = state.checks.filter((c) => c.ok).length;
   return {
     metrics: {
