@@ -30,6 +30,9 @@ type Summary struct {
 	// (RSS from /proc, goroutines from its /metrics), to show it stays flat.
 	ServerBefore *Snapshot `json:"serverBefore,omitempty"`
 	ServerAfter  *Snapshot `json:"serverAfter,omitempty"`
+	// ServerGCs counts the server's garbage collections during the attack
+	// (-1 unknown): a tail that moves with them is the collector's.
+	ServerGCs int `json:"serverGcCycles"`
 }
 
 // Snapshot is a point sample of a server process.
@@ -119,7 +122,7 @@ func attack(name string, cfg Config, tr vegeta.Targeter, rate int, d time.Durati
 			p.Add(res)
 		}
 	}
-	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(lat), Errors: errs, Latency: quantiles(lat)}
+	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(lat), Errors: errs, Latency: quantiles(lat), ServerGCs: -1}
 	if span := last.Sub(first); span > 0 && len(lat) > 1 {
 		s.AchievedRate = float64(len(lat)-1) / span.Seconds()
 		s.Duration = span

@@ -15,7 +15,9 @@ common=(-server-cpus 0-3 -instances 1000000 -services 10000 -results "$out"
   -label "big machine: servers on cores 0-3, generator on $gen; commit ${COMMIT:-unknown}")
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -seed-only
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario mixed -rate 20000 -duration 30s
-taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario heartbeat -rate 20000 -find-max -step 5s
+# 10-s steps: 5-s steps let one stall decide a search. Each step reports the
+# server's GC cycles, to tell the collector's stalls from the handler's.
+taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario heartbeat -rate 20000 -find-max -step 10s
 taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario push -subscribers 1000 -rate 100 -duration 20s -results "$out" \
   -label "big machine: 1,000 subscribers, server on cores 0-3; commit ${COMMIT:-unknown}"
 taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario idle-ws -idle-conns 10000 -results "$out" \

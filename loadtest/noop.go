@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"context"
+	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/cloudwego/hertz/pkg/app"
@@ -27,6 +29,13 @@ func NoopServer(addr string, serviceBytes int) *server.Hertz {
 		}
 	}
 	h.GET("/health", func(_ context.Context, c *app.RequestContext) { c.Response.SetBodyString("OK") })
+	// The two lines of /metrics the generator reads (goroutines, GC cycles).
+	h.GET("/metrics", func(_ context.Context, c *app.RequestContext) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		c.Response.SetBodyString("go_goroutines " + strconv.Itoa(runtime.NumGoroutine()) +
+			"\ngo_gc_duration_seconds_count " + strconv.FormatUint(uint64(ms.NumGC), 10) + "\n")
+	})
 	push := &noopPush{subs: map[*noopSubscriber]struct{}{}}
 	h.GET("/ws/discovery/instance-change", push.ws)
 	h.POST("/api/registry/register.json", push.change("new"))

@@ -171,6 +171,21 @@ func snapshot(ctx context.Context, base string, pid int) *Snapshot {
 	return &Snapshot{RSSBytes: rss, Threads: threads, Goroutines: scrapeGauge(ctx, base+"/metrics", "go_goroutines")}
 }
 
+// serverGCs starts counting the server's garbage collections (from its
+// /metrics: the registry's Prometheus Go collector, the no-op's own line);
+// the returned function gives the count since, or -1 when unknown.
+func serverGCs(ctx context.Context, base string) func() int {
+	const name = "go_gc_duration_seconds_count"
+	before := scrapeGauge(ctx, base+"/metrics", name)
+	return func() int {
+		after := scrapeGauge(ctx, base+"/metrics", name)
+		if before < 0 || after < 0 {
+			return -1
+		}
+		return after - before
+	}
+}
+
 // scrapeGauge reads one unlabelled gauge from a Prometheus text endpoint.
 func scrapeGauge(ctx context.Context, url, name string) int {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)

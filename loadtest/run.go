@@ -147,13 +147,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 		attack(name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
 		if cfg.FindMax {
-			fm := findMax(name, cfg, tr, pid, logf)
+			fm := findMax(name, base, cfg, tr, pid, logf)
 			return fm.Best, &fm, nil
 		}
 		before := snapshot(ctx, base, pid)
+		gcs := serverGCs(ctx, base)
 		smp := startSampler(pid, cfg.ServerCPUs)
 		s := attack(name, cfg, tr, cfg.Rate, cfg.Duration, p)
 		s.Server = smp.stop()
+		s.ServerGCs = gcs()
 		s.ServerBefore, s.ServerAfter = before, snapshot(ctx, base, pid)
 		logf("%s", s.line())
 		return &s, nil, nil
@@ -182,12 +184,14 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 
 // findMax steps the rate up until a step fails: P99 over MaxP99, any error,
 // or an achieved rate under 95 % of the requested one.
-func findMax(name string, cfg Config, tr vegeta.Targeter, pid int, logf func(string, ...any)) FindMaxResult {
+func findMax(name, base string, cfg Config, tr vegeta.Targeter, pid int, logf func(string, ...any)) FindMaxResult {
 	var res FindMaxResult
 	for rate := cfg.Rate; rate <= cfg.MaxRate; rate = int(float64(rate)*cfg.StepFactor + 0.5) {
+		gcs := serverGCs(context.Background(), base)
 		smp := startSampler(pid, cfg.ServerCPUs)
 		s := attack(fmt.Sprintf("%s@%d", name, rate), cfg, tr, rate, cfg.StepTime, nil)
 		s.Server = smp.stop()
+		s.ServerGCs = gcs()
 		res.Steps = append(res.Steps, s)
 		pass := s.Latency.P99 <= cfg.MaxP99 && s.Success >= 0.999 && s.AchievedRate >= 0.95*float64(rate)
 		logf("%s pass=%v", s.line(), pass)
@@ -265,6 +269,9 @@ func (s Summary) line() string {
 		s.Latency.P99.Round(time.Microsecond), s.Latency.P999.Round(time.Microsecond), s.Latency.Max.Round(time.Microsecond))
 	if s.Server != nil {
 		l += fmt.Sprintf("  server cpu %.0f%% rss %s", s.Server.CPUPercent, mib(s.Server.RSSBytes))
+	}
+	if s.ServerGCs >= 0 {
+		l += fmt.Sprintf(" gc %d", s.ServerGCs)
 	}
 	if s.ServerBefore != nil && s.ServerAfter != nil {
 		l += fmt.Sprintf("  (before→after: rss %s→%s, goroutines %d→%d)", mib(s.ServerBefore.RSSBytes), mib(s.ServerAfter.RSSBytes),
