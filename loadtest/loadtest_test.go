@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,32 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	}
 	if pr.Changes < 10 || pr.FramesReceived != pr.FramesExpected || pr.Latency.P50 <= 0 {
 		t.Fatalf("unexpected push run %+v", pr)
+	}
+}
+
+// TestBodyArena: bodies cut from shared chunks keep their bytes, across
+// chunk boundaries, and cannot grow into a neighbour.
+func TestBodyArena(t *testing.T) {
+	var a bodyArena
+	var got [][]byte
+	var want []string
+	for i := range 20_000 { // about 5 chunks of 4 MiB
+		b := []byte(strings.Repeat(strconv.Itoa(i%10), 1000+i%7))
+		got = append(got, a.add(b))
+		want = append(want, string(b))
+	}
+	for i, b := range got {
+		if cap(b) != len(b) {
+			t.Fatalf("body %d has room to grow (len %d, cap %d)", i, len(b), cap(b))
+		}
+		_ = append(b, 'x') // must reallocate, not overwrite body i+1
+	}
+	for i, b := range got {
+		if string(b) != want[i] {
+			t.Fatalf("body %d changed", i)
+		}
+	}
+	if big := make([]byte, arenaChunk); &a.add(big)[0] != &big[0] {
+		t.Fatalf("a body larger than an eighth of a chunk was copied into the arena")
 	}
 }

@@ -29,18 +29,44 @@ func (s *targetSet) pick(t *vegeta.Target) {
 	*t = s.targets[(s.next.Add(1)-1)%uint64(len(s.targets))]
 }
 
-func post(base, path string, body []byte) vegeta.Target {
-	return vegeta.Target{Method: "POST", URL: base + path, Body: body, Header: jsonHeader}
+// post builds a POST target; url is shared by every target of a set.
+func post(url string, body []byte) vegeta.Target {
+	return vegeta.Target{Method: "POST", URL: url, Body: body, Header: jsonHeader}
+}
+
+// bodyArena hands out request bodies cut from large shared chunks. A
+// million targets then hold a few hundred allocations instead of a million,
+// so the generator's own garbage collections (which would stall requests
+// and show up as server latency) have little to mark.
+type bodyArena struct{ chunk []byte }
+
+const arenaChunk = 4 << 20
+
+// add copies b into the arena and returns the copy (capacity = length, so
+// nothing appended to it can reach a neighbour).
+func (a *bodyArena) add(b []byte) []byte {
+	if len(b) > arenaChunk/8 {
+		return b
+	}
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	off := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	return a.chunk[off:len(a.chunk):len(a.chunk)]
 }
 
 func heartbeatTargets(base string, cfg Config) *targetSet {
 	n := (cfg.Instances + cfg.HeartbeatBatch - 1) / cfg.HeartbeatBatch
 	s := &targetSet{targets: make([]vegeta.Target, n)}
 	perm := rand.New(rand.NewPCG(1, 2)).Perm(n) // spread over shards and services
+	url := base + "/api/registry/heartbeat.json"
+	var arena bodyArena
+	var buf []byte
 	for k, j := range perm {
 		from := j * cfg.HeartbeatBatch
-		s.targets[k] = post(base, "/api/registry/heartbeat.json",
-			instancesBody(from, min(from+cfg.HeartbeatBatch, cfg.Instances), cfg.Services, true))
+		buf = appendInstancesBody(buf[:0], from, min(from+cfg.HeartbeatBatch, cfg.Instances), cfg.Services, true)
+		s.targets[k] = post(url, arena.add(buf))
 	}
 	return s
 }
@@ -59,6 +85,7 @@ func serviceTargets(base string, cfg Config) *targetSet {
 func lookupTargets(base string, cfg Config) *targetSet {
 	rnd := rand.New(rand.NewPCG(5, 6))
 	s := &targetSet{targets: make([]vegeta.Target, cfg.Services)}
+	url := base + "/api/discovery/lookup.json"
 	for k := range s.targets {
 		body := []byte(`{"regionId":"default","zoneId":"default","discoveryConfigs":[`)
 		for j := range 3 {
@@ -69,24 +96,26 @@ func lookupTargets(base string, cfg Config) *targetSet {
 			body = append(body, serviceID(rnd.IntN(cfg.Services))...)
 			body = append(body, `","regionId":"default"}`...)
 		}
-		s.targets[k] = post(base, "/api/discovery/lookup.json", append(body, `]}`...))
+		s.targets[k] = post(url, append(body, `]}`...))
 	}
 	return s
 }
 
 func deltaTargets(base string, version int64) *targetSet {
 	body := []byte(`{"regionId":"default","zoneId":"default","version":` + strconv.FormatInt(version, 10) + `}`)
-	return &targetSet{targets: []vegeta.Target{post(base, "/api/discovery/services-delta.json", body)}}
+	return &targetSet{targets: []vegeta.Target{post(base+"/api/discovery/services-delta.json", body)}}
 }
 
 // churnTargets alternates registering and unregistering extra instances
 // (ids past the seeded ones), so the registry's size stays put.
 func churnTargets(base string, cfg Config) *targetSet {
 	s := &targetSet{targets: make([]vegeta.Target, 2*churnPool)}
+	register, unregister := base+"/api/registry/register.json", base+"/api/registry/unregister.json"
+	var arena bodyArena
 	for k := range churnPool {
 		i := cfg.Instances + k
-		s.targets[2*k] = post(base, "/api/registry/register.json", instancesBody(i, i+1, cfg.Services, true))
-		s.targets[2*k+1] = post(base, "/api/registry/unregister.json", instancesBody(i, i+1, cfg.Services, false))
+		s.targets[2*k] = post(register, arena.add(instancesBody(i, i+1, cfg.Services, true)))
+		s.targets[2*k+1] = post(unregister, arena.add(instancesBody(i, i+1, cfg.Services, false)))
 	}
 	return s
 }

@@ -51,7 +51,11 @@ func appendKey(b []byte, i, services int) []byte {
 
 // instancesBody returns {"instances":[...]} for instances [from, to).
 func instancesBody(from, to, services int, full bool) []byte {
-	b := make([]byte, 0, (to-from)*360+16)
+	return appendInstancesBody(make([]byte, 0, (to-from)*360+16), from, to, services, full)
+}
+
+// appendInstancesBody appends the body of instancesBody to b.
+func appendInstancesBody(b []byte, from, to, services int, full bool) []byte {
 	b = append(b, `{"instances":[`...)
 	for i := from; i < to; i++ {
 		if i > from {
