@@ -52,8 +52,13 @@ func (c *Change) JSON() []byte {
 	if b := c.enc.Load(); b != nil {
 		return *b
 	}
-	b := appendChange(make([]byte, 0, 512), c)
-	c.enc.Store(&b)
+	var tmp [1024]byte
+	enc := appendChange(tmp[:0], c)
+	b := make([]byte, len(enc)) // exact size: the log may retain it for long
+	copy(b, enc)
+	if !c.enc.CompareAndSwap(nil, &b) {
+		return *c.enc.Load() // a concurrent first call won: every caller gets the same bytes
+	}
 	return b
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -72,6 +73,23 @@ func TestChangeJSON(t *testing.T) {
 		}
 		if &changes[0].JSON()[0] != &changes[0].JSON()[0] {
 			t.Fatalf("change JSON is encoded more than once")
+		}
+		if b := changes[0].JSON(); cap(b) != len(b) {
+			t.Fatalf("retained change JSON wastes %d bytes of capacity", cap(b)-len(b))
+		}
+		// Concurrent first uses of a fresh change all get the same bytes.
+		r.Register([]*Instance{{RegionID: "default", ServiceID: "s", InstanceID: "2", URL: "http://y"}}, nil)
+		changes, _, _ = r.ChangesSince(v+1, nil)
+		firsts := make([]*byte, 8)
+		var wg sync.WaitGroup
+		for i := range firsts {
+			wg.Go(func() { firsts[i] = &changes[0].JSON()[0] })
+		}
+		wg.Wait()
+		for _, p := range firsts {
+			if p != firsts[0] {
+				t.Fatalf("concurrent callers got different encodings of one change")
+			}
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/cloudwego/hertz/pkg/app"
+
+	"github.com/artemis-go/artemis/core"
 )
 
 // TestInstrumentDoesNotAllocate: the metrics wrapper around every handler
@@ -24,5 +26,27 @@ func TestInstrumentDoesNotAllocate(t *testing.T) {
 	lm := newLimiter(Limit{Rate: 1e9, Burst: 1e6})
 	if n := testing.AllocsPerRun(1000, func() { lm.allow() }); n != 0 {
 		t.Fatalf("unexpected allocations per rate-limit check; got %v; want 0", n)
+	}
+}
+
+// TestUnfollowedChangeIsNotEncoded: the hub neither encodes nor frames a
+// change of a service nobody follows (most changes, in most fleets).
+func TestUnfollowedChangeIsNotEncoded(t *testing.T) {
+	s := newTestServer(t, Config{})
+	v := s.reg.Version()
+	if failed := s.reg.Register([]*core.Instance{{RegionID: "SHA", ServiceID: "quiet", InstanceID: "q1", URL: "http://q"}}, nil); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	changes, _, err := s.reg.ChangesSince(v, nil)
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("no change to publish: %v", err)
+	}
+	c := changes[0]
+	if n := testing.AllocsPerRun(1000, func() { s.hub.publish(c) }); n != 0 {
+		t.Fatalf("publishing a change nobody follows allocates %v times; want 0", n)
+	}
+	s.hub.subscribe(s.hub.newSession(wsInstanceChange, &fakeTransport{}), "quiet")
+	if n := testing.AllocsPerRun(100, func() { s.hub.publish(c) }); n == 0 {
+		t.Fatalf("a followed change was not framed (0 allocations): the gate above proves nothing")
 	}
 }

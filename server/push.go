@@ -162,18 +162,23 @@ func (h *hub) run(version int64) {
 }
 
 // publish queues one change's bytes to its service's subscribers and to
-// the all-changes subscribers.
+// the all-changes subscribers. A change nobody follows is not encoded (the
+// core encodes on first use; services-delta.json may never ask).
 func (h *hub) publish(c *core.Change) {
-	b := h.prepare(c.JSON())
 	key := strings.ToLower(c.ServiceID)
 	h.mu.RLock()
-	for s := range h.byService[key] {
+	defer h.mu.RUnlock()
+	subs := h.byService[key]
+	if len(subs) == 0 && len(h.all) == 0 {
+		return
+	}
+	b := h.prepare(c.JSON())
+	for s := range subs {
 		h.deliver(s, b)
 	}
 	for s := range h.all {
 		h.deliver(s, b)
 	}
-	h.mu.RUnlock()
 	if h.latency != nil {
 		h.latency(time.Since(time.UnixMilli(c.Time)).Seconds())
 	}
