@@ -418,3 +418,51 @@ func TestWebSocketClientClose(t *testing.T) {
 		waitFor(t, func() bool { return s.hub.stats().Connections["instance-change"] == 0 }, "the closed session uncounted")
 	})
 }
+
+// TestPipelinedSubscription: a client that sends its subscription in the
+// same write as the handshake (the frame arrives before the 101 is read)
+// is subscribed; an unmasked client frame ends the session (RFC 6455 §5.1).
+func TestPipelinedSubscription(t *testing.T) {
+	_, base := startLoopback(t, Config{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sub := ws.MustCompileFrame(ws.MaskFrameInPlace(ws.NewTextFrame([]byte(`{"serviceId":"piped"}`))))
+	conn.Write(append([]byte("GET /ws/discovery/instance-change HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"+
+		"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"), sub...))
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("no upgrade: %v %v", resp, err)
+	}
+	// The server applies the subscription as it reads it, maybe after the
+	// first register: register until a change is pushed.
+	pushed := false
+	for i := 0; i < 30 && !pushed; i++ {
+		httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst("piped", "p"+strconv.Itoa(i))+`]}`)
+		conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if f, err := ws.ReadFrame(br); err == nil {
+			if !strings.Contains(string(f.Payload), `"serviceId":"piped"`) {
+				t.Fatalf("unexpected push %q", f.Payload)
+			}
+			pushed = true
+		}
+	}
+	if !pushed {
+		t.Fatalf("the pipelined subscription got no push")
+	}
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	conn.Write(ws.MustCompileFrame(ws.NewTextFrame([]byte(`{"serviceId":"x"}`)))) // unmasked
+	for {
+		f, err := ws.ReadFrame(br)
+		if err != nil {
+			break // closed: what must happen
+		}
+		if f.Header.OpCode == ws.OpClose {
+			continue
+		}
+		t.Fatalf("unexpected frame after an unmasked client frame: %+v", f.Header)
+	}
+}
