@@ -20,5 +20,7 @@ taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario mixed -rate 20000 -du
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario heartbeat -rate 20000 -find-max -step 10s
 taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario push -subscribers 1000 -rate 100 -duration 20s -results "$out" \
   -label "big machine: 1,000 subscribers, server on cores 0-3; commit ${COMMIT:-unknown}"
+taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario push -subscribers 1000 -rate 100 -duration 20s -results "$out" \
+  -ws-library gorilla -label "big machine: 1,000 subscribers, server on cores 0-3, the gorilla alternative; commit ${COMMIT:-unknown}"
 taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario idle-ws -idle-conns 10000 -results "$out" \
   -label "big machine: server on cores 0-3; commit ${COMMIT:-unknown}"
