@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	stdjson "encoding/json"
 	"errors"
 	"net"
@@ -465,4 +466,28 @@ func TestPipelinedSubscription(t *testing.T) {
 		}
 		t.Fatalf("unexpected frame after an unmasked client frame: %+v", f.Header)
 	}
+}
+
+// TestShutdownClosesSessions: a graceful shutdown tells every WebSocket
+// client it is going away and does not wait for them to leave.
+func TestShutdownClosesSessions(t *testing.T) {
+	eachLibrary(t, Config{}, func(t *testing.T, s *Server, base string) {
+		conn := dial(t, base, "/ws/discovery/all-instance-change")
+		waitFor(t, func() bool { return s.hub.stats().Connections["all-instance-change"] == 1 }, "the session counted")
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			done <- s.Shutdown(ctx)
+		}()
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := conn.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway || ce.Text != "server shutting down" {
+			t.Fatalf("unexpected end of the session at shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("shutdown with an open session failed: %v", err)
+		}
+	})
 }
