@@ -12,6 +12,7 @@
 #   RATE      requests per second of load tests      (2000)
 #   DURATION  seconds of a load test                 (60)
 #   INSTANCES seeded instances                       (100000)
+#   ROUNDS    alternating registry/no-op segments of make loadtest (6)
 #   SUBSCRIBERS WebSocket subscribers of loadtest-push (1000)
 #   WS_LIBRARY  server WebSocket library of loadtest-push (gobwas; or gorilla)
 #   SERVER_CPUS / GEN_CPUS  taskset pinning of server and generator
@@ -30,6 +31,7 @@ SCENARIO    ?= mixed
 RATE        ?= 2000
 DURATION    ?= 60
 INSTANCES   ?= 100000
+ROUNDS      ?= 6
 SUBSCRIBERS ?= 1000
 WS_LIBRARY  ?= gobwas
 NPROC       := $(shell nproc 2>/dev/null || echo 1)
@@ -105,7 +107,7 @@ LOADTEST = $(GEN_PIN) ./bin/artemis loadtest -server-cpus '$(SERVER_CPUS)'
 
 .PHONY: loadtest
 loadtest: build ## headline run: INSTANCES seeded, SCENARIO at RATE for DURATION s, with its no-op twin; recorded in results/
-	$(LOADTEST) -instances $(INSTANCES) -scenario $(SCENARIO) -rate $(RATE) -duration $(DURATION)s
+	$(LOADTEST) -instances $(INSTANCES) -scenario $(SCENARIO) -rate $(RATE) -duration $(DURATION)s -rounds $(ROUNDS)
 
 .PHONY: loadtest-findmax
 loadtest-findmax: build ## -find-max (P99 < 10ms) of SCENARIO on the registry and on the no-op twin; recorded

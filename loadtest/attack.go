@@ -80,32 +80,64 @@ func quantiles(lat []time.Duration) LatencyQuantiles {
 // transport (to close idle connections afterwards, so servers stop at once).
 // Bodies are read up to 512 bytes (enough for the responseStatus) and
 // drained, so connections are reused.
-func newAttacker(cfg Config) (*vegeta.Attacker, *http.Transport) {
+// attackClient is the HTTP client of attacks on one server. Consecutive
+// attacks share it, so their connections stay open from one to the next
+// (a vegeta.Attacker itself serves one attack only).
+func attackClient(cfg Config) (*http.Client, *http.Transport) {
 	tr := &http.Transport{
 		MaxIdleConnsPerHost: 10_000,
 		DisableCompression:  true,
 		IdleConnTimeout:     30 * time.Second,
 	}
+	return &http.Client{Transport: tr, Timeout: cfg.Timeout}, tr
+}
+
+func newAttacker(client *http.Client) *vegeta.Attacker {
 	return vegeta.NewAttacker(
-		vegeta.Client(&http.Client{Transport: tr, Timeout: cfg.Timeout}),
+		vegeta.Client(client),
 		vegeta.Workers(64),
 		vegeta.MaxWorkers(20_000), // bounds connections when the target saturates
 		vegeta.MaxBody(512),
-	), tr
+	)
 }
 
 // attack runs tr at rate for d and summarises it. When p is non-nil every
 // result is also added to the plot.
-func attack(name string, cfg Config, tr vegeta.Targeter, rate int, d time.Duration, p *plot.Plot) Summary {
-	atk, transport := newAttacker(cfg)
-	defer transport.CloseIdleConnections()
-	lat := make([]time.Duration, 0, int(float64(rate)*d.Seconds()*1.05)+16)
+// The client (and its open connections) may be shared by consecutive
+// attacks on one server; nil makes a fresh one.
+func attack(client *http.Client, name string, cfg Config, tr vegeta.Targeter, rate int, d time.Duration, p *plot.Plot) Summary {
+	if client == nil {
+		c, transport := attackClient(cfg)
+		defer transport.CloseIdleConnections()
+		client = c
+	}
+	t := newTally(int(float64(rate) * d.Seconds() * 1.05))
+	t.run(client, name, tr, rate, d, p)
+	return t.summary(name, rate)
+}
+
+// tally accumulates the results of one or more attacks on one server (the
+// segments of an interleaved run).
+type tally struct {
+	lat      []time.Duration
+	errs     map[string]int
+	ok       int
+	segments int           // attacks with at least one result
+	span     time.Duration // sum over segments of first to last request
+}
+
+func newTally(capacity int) *tally {
+	return &tally{lat: make([]time.Duration, 0, capacity+16), errs: map[string]int{}}
+}
+
+// run adds one attack of tr at rate for d.
+func (t *tally) run(client *http.Client, name string, tr vegeta.Targeter, rate int, d time.Duration, p *plot.Plot) {
+	atk := newAttacker(client)
 	// The generator's own leftovers (seeding, the previous step) are
 	// collected now rather than in the middle of the measurement.
 	runtime.GC()
-	errs := map[string]int{}
 	var first, last time.Time
-	ok := 0
+	n := 0
 	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {
 		if first.IsZero() || res.Timestamp.Before(first) {
 			first = res.Timestamp
@@ -113,27 +145,37 @@ func attack(name string, cfg Config, tr vegeta.Targeter, rate int, d time.Durati
 		if res.Timestamp.After(last) {
 			last = res.Timestamp
 		}
-		lat = append(lat, res.Latency)
+		n++
+		t.lat = append(t.lat, res.Latency)
 		if e := resultError(res); e != "" {
-			errs[e]++
+			t.errs[e]++
 			if res.Error == "" {
 				res.Error = e // so the plot shows in-band errors too
 			}
 		} else {
-			ok++
+			t.ok++
 		}
 		if p != nil {
 			p.Add(res)
 		}
 	}
-	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(lat), Errors: errs, Latency: quantiles(lat), ServerGCs: -1}
-	if span := last.Sub(first); span > 0 && len(lat) > 1 {
-		s.AchievedRate = float64(len(lat)-1) / span.Seconds()
-		s.Duration = span
-		s.Throughput = float64(ok) / (span + s.Latency.Mean).Seconds()
+	if n > 1 {
+		t.segments++
+		t.span += last.Sub(first)
 	}
-	if len(lat) > 0 {
-		s.Success = float64(ok) / float64(len(lat))
+}
+
+// summary computes the quantiles over every result of every segment; the
+// achieved rate counts requests over the time the segments spanned.
+func (t *tally) summary(name string, rate int) Summary {
+	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(t.lat), Errors: t.errs, Latency: quantiles(t.lat), ServerGCs: -1}
+	if t.span > 0 && len(t.lat) > t.segments {
+		s.AchievedRate = float64(len(t.lat)-t.segments) / t.span.Seconds()
+		s.Duration = t.span
+		s.Throughput = float64(t.ok) / (t.span + time.Duration(t.segments)*s.Latency.Mean).Seconds()
+	}
+	if len(t.lat) > 0 {
+		s.Success = float64(t.ok) / float64(len(t.lat))
 	}
 	return s
 }

@@ -62,6 +62,10 @@ type Config struct {
 
 	// Noop runs the same attack against a no-op Hertz server as a twin.
 	Noop bool
+	// Rounds > 1 interleaves the two: Duration is cut into Rounds segments
+	// on each server, alternating (registry, no-op, no-op, registry, ...),
+	// so both sample the same moments of a noisy machine. Not with FindMax.
+	Rounds int
 	// SeedOnly seeds, reports the seeding rate and server RSS, and stops.
 	SeedOnly bool
 	// Keepalive heartbeats every seeded instance every TTL/3 in batches of

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -134,13 +135,44 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := attack(sc, cfg, tr, 200, time.Second, nil)
+		s := attack(nil, sc, cfg, tr, 200, time.Second, nil)
 		if s.Requests < 100 || s.Success != 1 || len(s.Errors) != 0 {
 			t.Fatalf("scenario %s: %d requests, success %.3f, errors %v", sc, s.Requests, s.Success, s.Errors)
 		}
 	}
 	if got := reg.Stats().Instances; got < 2000 || got > 2000+churnPool {
 		t.Fatalf("unexpected registry size %d after churn", got)
+	}
+	// Interleaved: three alternating segments on the registry and an
+	// in-process no-op twin; each side's summary spans all its segments.
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noop := NoopServer(addr, 1000)
+	go noop.Run()
+	defer noop.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/health"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the no-op server did not start")
+		}
+	}
+	icfg := cfg
+	icfg.Rate, icfg.Duration, icfg.Rounds, icfg.Keepalive = 200, 1200*time.Millisecond, 3, false
+	rs, ns, err := interleave(ctx, httpClient(), icfg, "heartbeat", version, nil, func(string, ...any) {},
+		&side{name: "registry", base: base}, &side{name: "noop", base: "http://" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Summary{rs, ns} {
+		if s.Requests < 200 || s.Requests > 260 || s.Success != 1 || s.AchievedRate < 180 || s.AchievedRate > 220 || s.ServerGCs < 0 {
+			t.Fatalf("interleaved %s: %d requests (want about 240), success %.3f, achieved %.0f/s (want about 200), gc %d",
+				s.Name, s.Requests, s.Success, s.AchievedRate, s.ServerGCs)
+		}
 	}
 	pcfg := cfg
 	pcfg.Subscribers, pcfg.Rate, pcfg.Duration = 20, 20, time.Second

@@ -28,6 +28,7 @@ type Report struct {
 	HeartbeatBatch int       `json:"heartbeatBatch"`
 	ServerCPUs     string    `json:"serverCpus,omitempty"`
 	FindMax        bool      `json:"findMax"`
+	Rounds         int       `json:"rounds,omitempty"` // interleaved segments per server
 	MaxP99         string    `json:"maxP99,omitempty"`
 
 	Seed         *SeedStats         `json:"seed,omitempty"`
@@ -63,6 +64,9 @@ func newReport(cfg Config) *Report {
 	}
 	if cfg.FindMax {
 		r.MaxP99 = cfg.MaxP99.String()
+	}
+	if cfg.Rounds > 1 && !cfg.FindMax {
+		r.Rounds = cfg.Rounds
 	}
 	if cfg.SeedOnly {
 		r.Scenario = "seed"
@@ -182,6 +186,9 @@ func (r *Report) Row() string {
 		}
 		if v, ok := r.Ratios["p99"]; ok {
 			ratio = fmt.Sprintf("%.2f× P99", v)
+		}
+		if r.Rounds > 1 && r.Noop != nil && s != r.Noop {
+			note = strings.TrimSpace(fmt.Sprintf("interleaved with the no-op in %d rounds. %s", r.Rounds, note))
 		}
 		if v, ok := r.Ratios["maxRate"]; ok {
 			ratio = fmt.Sprintf("%.2f× max rate", v)

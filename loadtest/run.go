@@ -145,15 +145,19 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		if cfg.Keepalive {
 			go keepalive(kctx, client, base, cfg, cfg.LeaseTTL/3)
 		}
-		attack(name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
+		// One client for the warm-up and the measurement: its connections
+		// are open when the measurement starts.
+		hc, transport := attackClient(cfg)
+		defer transport.CloseIdleConnections()
+		attack(hc, name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
 		if cfg.FindMax {
-			fm := findMax(name, base, cfg, tr, pid, logf)
+			fm := findMax(hc, name, base, cfg, tr, pid, logf)
 			return fm.Best, &fm, nil
 		}
 		before := snapshot(ctx, base, pid)
 		gcs := serverGCs(ctx, base)
 		smp := startSampler(pid, cfg.ServerCPUs)
-		s := attack(name, cfg, tr, cfg.Rate, cfg.Duration, p)
+		s := attack(hc, name, cfg, tr, cfg.Rate, cfg.Duration, p)
 		s.Server = smp.stop()
 		s.ServerGCs = gcs()
 		s.ServerBefore, s.ServerAfter = before, snapshot(ctx, base, pid)
@@ -161,6 +165,22 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		return &s, nil, nil
 	}
 
+	if cfg.Rounds > 1 && !cfg.FindMax && cfg.Noop && cfg.Scenario != "noop" {
+		noop, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+		if err != nil {
+			return nil, err
+		}
+		defer func() { client.CloseIdleConnections(); noop.stop() }()
+		logf("no-op twin started on %s (pid %d); %d interleaved rounds", noop.base, noop.pid(), cfg.Rounds)
+		rep.Registry, rep.Noop, err = interleave(ctx, client, cfg, scenario, version, p, logf,
+			&side{name: "registry", base: base, pid: pid}, &side{name: "noop", base: noop.base, pid: noop.pid()})
+		if err != nil {
+			return nil, err
+		}
+		rep.finish()
+		rep.plot = p
+		return rep, nil
+	}
 	if cfg.Scenario != "noop" {
 		if rep.Registry, rep.RegistryMax, err = runOn("registry", base, pid); err != nil {
 			return nil, err
@@ -182,14 +202,86 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	return rep, nil
 }
 
+// side is one server of an interleaved run.
+type side struct {
+	name, base string
+	pid        int
+	tr         vegeta.Targeter
+	client     *http.Client // shared by the warm-up and every segment
+	t          *tally
+	cpu        float64 // CPU seconds over its segments
+	wall       time.Duration
+	gcs        int // -1 unknown
+	last       *ProcessStats
+	before     *Snapshot
+}
+
+// interleave runs the attack on both servers in cfg.Rounds alternating
+// segments (a b, b a, a b, ...) and summarises each over all its segments.
+func interleave(ctx context.Context, client *http.Client, cfg Config, scenario string, version int64, p *plot.Plot,
+	logf func(string, ...any), a, b *side) (*Summary, *Summary, error) {
+	sides := []*side{a, b}
+	seg := cfg.Duration / time.Duration(cfg.Rounds)
+	kctx, stopKeepalive := context.WithCancel(ctx)
+	defer stopKeepalive()
+	for _, sd := range sides {
+		tr, err := targeter(scenario, sd.base, cfg, version)
+		if err != nil {
+			return nil, nil, err
+		}
+		sd.tr, sd.t = tr, newTally(int(float64(cfg.Rate)*cfg.Duration.Seconds()*1.05))
+		var transport *http.Transport
+		sd.client, transport = attackClient(cfg)
+		defer transport.CloseIdleConnections()
+		if cfg.Keepalive {
+			go keepalive(kctx, client, sd.base, cfg, cfg.LeaseTTL/3)
+		}
+		attack(sd.client, sd.name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
+		sd.before = snapshot(ctx, sd.base, sd.pid)
+	}
+	for r := range cfg.Rounds {
+		for k := range sides {
+			sd := sides[(k+r)%2] // who goes first alternates
+			gcs := serverGCs(ctx, sd.base)
+			smp := startSampler(sd.pid, cfg.ServerCPUs)
+			t0 := time.Now()
+			sd.t.run(sd.client, sd.name, sd.tr, cfg.Rate, seg, p)
+			sd.wall += time.Since(t0)
+			if st := smp.stop(); st != nil {
+				sd.cpu += st.CPUSeconds
+				sd.last = st
+			}
+			if g := gcs(); g >= 0 && sd.gcs >= 0 {
+				sd.gcs += g
+			} else {
+				sd.gcs = -1
+			}
+		}
+	}
+	var out [2]*Summary
+	for i, sd := range sides {
+		s := sd.t.summary(sd.name, cfg.Rate)
+		if sd.last != nil {
+			st := *sd.last
+			st.CPUSeconds, st.CPUPercent = sd.cpu, 100*sd.cpu/sd.wall.Seconds()
+			s.Server = &st
+		}
+		s.ServerGCs = sd.gcs
+		s.ServerBefore, s.ServerAfter = sd.before, snapshot(ctx, sd.base, sd.pid)
+		logf("%s", s.line())
+		out[i] = &s
+	}
+	return out[0], out[1], nil
+}
+
 // findMax steps the rate up until a step fails: P99 over MaxP99, any error,
 // or an achieved rate under 95 % of the requested one.
-func findMax(name, base string, cfg Config, tr vegeta.Targeter, pid int, logf func(string, ...any)) FindMaxResult {
+func findMax(hc *http.Client, name, base string, cfg Config, tr vegeta.Targeter, pid int, logf func(string, ...any)) FindMaxResult {
 	var res FindMaxResult
 	for rate := cfg.Rate; rate <= cfg.MaxRate; rate = int(float64(rate)*cfg.StepFactor + 0.5) {
 		gcs := serverGCs(context.Background(), base)
 		smp := startSampler(pid, cfg.ServerCPUs)
-		s := attack(fmt.Sprintf("%s@%d", name, rate), cfg, tr, rate, cfg.StepTime, nil)
+		s := attack(hc, fmt.Sprintf("%s@%d", name, rate), cfg, tr, rate, cfg.StepTime, nil)
 		s.Server = smp.stop()
 		s.ServerGCs = gcs()
 		res.Steps = append(res.Steps, s)

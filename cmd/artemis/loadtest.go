@@ -28,6 +28,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Scenario, "scenario", "mixed", "heartbeat, service, lookup, delta, churn, mixed, noop, push or idle-ws")
 	fs.IntVar(&cfg.Subscribers, "subscribers", 1000, "WebSocket subscribers of the push scenario (changes at -rate per second)")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 10_000, "WebSocket sessions of the idle-ws scenario")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "interleave the registry and its no-op twin in this many alternating segments of -duration/rounds each")
 	fs.StringVar(&cfg.WSLibrary, "ws-library", "", "WebSocket implementation of a started registry (default: the server's)")
 	fs.IntVar(&cfg.Rate, "rate", 2_000, "requests per second (the start rate with -find-max)")
 	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "attack duration")
