@@ -128,7 +128,7 @@ func (h *hub) close() {
 	}
 	h.mu.RUnlock()
 	for _, s := range ss {
-		s.close("server shutting down")
+		s.close(closeGoingAway, "server shutting down")
 	}
 }
 
@@ -221,7 +221,7 @@ func (h *hub) maintain() {
 			for _, s := range ss {
 				switch {
 				case !now.Before(s.expires):
-					s.close("session lifetime reached; reconnect")
+					s.close(closeGoingAway, "session lifetime reached; reconnect")
 				case now.Sub(s.lastPing) >= h.cfg.PingInterval:
 					s.lastPing = now
 					s.signal(false)

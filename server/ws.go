@@ -35,10 +35,17 @@ type transport interface {
 	// prepare function, as one flush where the library allows.
 	writeTexts(msgs [][]byte) error
 	writePing() error
-	// writeClose sends a close frame with the going-away code and reason.
-	writeClose(reason string) error
+	// writeClose sends a close frame with code and reason.
+	writeClose(code int, reason string) error
 	close() error
 }
+
+// Close codes the server sends (RFC 6455 §7.4.1).
+const (
+	closeGoingAway       = 1001 // shutdown, end of the session's lifetime
+	closePolicyViolation = 1008 // a subscriber that keeps falling behind
+	closeMessageTooBig   = 1009 // a message over the body cap
+)
 
 // session is one WebSocket connection.
 type session struct {
@@ -106,7 +113,7 @@ func (ss *session) answer(msg []byte) bool {
 	err := ss.tr.writeTexts([][]byte{ss.h.prepare(msg)})
 	ss.wmu.Unlock()
 	if err != nil {
-		ss.close("")
+		ss.close(0, "")
 		return false
 	}
 	return true
@@ -199,7 +206,7 @@ func (ss *session) flush() {
 		}
 		ss.wmu.Unlock()
 		if err != nil {
-			ss.close("")
+			ss.close(0, "")
 			return
 		}
 		clear(batch)
@@ -220,7 +227,7 @@ func (ss *session) overflow() {
 	}
 	if ss.overflows.Add(1) > maxOverflows {
 		ss.h.kicked.Add(1)
-		ss.close("subscriber too slow")
+		ss.close(closePolicyViolation, "subscriber too slow")
 		return
 	}
 	ss.signal(true)
@@ -243,9 +250,10 @@ func (ss *session) subscribed() []string {
 }
 
 // close marks the session closed at once, then sends a close frame with
-// reason (when set and no write is in progress) and closes the socket,
-// without blocking the caller (the hub may call it while routing changes).
-func (ss *session) close(reason string) {
+// code and reason (when code is set and no write is in progress) and
+// closes the socket, without blocking the caller (the hub may call it
+// while routing changes).
+func (ss *session) close(code int, reason string) {
 	ss.closeOnce.Do(func() {
 		close(ss.closed)
 		if ss.tr == nil {
@@ -254,8 +262,8 @@ func (ss *session) close(reason string) {
 		go func() {
 			// A writer stuck on a full socket holds wmu until its
 			// deadline: such a session is closed without a close frame.
-			if reason != "" && ss.wmu.TryLock() {
-				ss.tr.writeClose(reason)
+			if code != 0 && ss.wmu.TryLock() {
+				ss.tr.writeClose(code, reason)
 				ss.wmu.Unlock()
 			}
 			ss.tr.close()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -39,8 +40,8 @@ func (t gorillaTransport) writePing() error {
 	return t.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.writeWait))
 }
 
-func (t gorillaTransport) writeClose(reason string) error {
-	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, reason)
+func (t gorillaTransport) writeClose(code int, reason string) error {
+	msg := websocket.FormatCloseMessage(code, reason)
 	return t.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 }
 
@@ -57,7 +58,7 @@ func (s *Server) gorillaHandler(kind int) app.HandlerFunc {
 		s.hub.add(ss)
 		defer s.hub.remove(ss)
 		s.gorillaRead(ss, conn)
-		ss.close("")
+		ss.close(0, "")
 	}))
 }
 
@@ -74,6 +75,10 @@ func (s *Server) gorillaRead(ss *session, conn *websocket.Conn) {
 	})
 	for {
 		_, msg, err := conn.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			ss.close(closeMessageTooBig, "message too big")
+			return
+		}
 		if err != nil {
 			return
 		}

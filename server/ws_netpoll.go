@@ -82,7 +82,7 @@ func (s *Server) netpollHandler(kind int) app.HandlerFunc {
 			s.hub.add(ss)
 			defer s.hub.remove(ss)
 			s.readFrames(ss, conn, conn.SetReadDeadline)
-			ss.close("")
+			ss.close(0, "")
 			// Hertz closes and frees conn when this returns: no write may
 			// be in flight or start later, and no shutdown may reach its
 			// file descriptor once the number can be reused.
@@ -106,6 +106,10 @@ func (s *Server) readFrames(ss *session, src io.Reader, setReadDeadline func(tim
 	for {
 		setReadDeadline(time.Now().Add(wait))
 		hdr, err := rd.NextFrame()
+		if errors.Is(err, wsutil.ErrFrameTooLarge) {
+			ss.close(closeMessageTooBig, "message too big")
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -119,7 +123,7 @@ func (s *Server) readFrames(ss *session, src io.Reader, setReadDeadline func(tim
 		buf, err = readMessage(rd, buf[:0], limit)
 		if err != nil {
 			if errors.Is(err, errMessageTooBig) {
-				ss.close("message too big")
+				ss.close(closeMessageTooBig, "message too big")
 			}
 			return
 		}
@@ -290,12 +294,12 @@ func (t *netpollTransport) writePing() error {
 	return t.conn.Flush()
 }
 
-func (t *netpollTransport) writeClose(reason string) error {
+func (t *netpollTransport) writeClose(code int, reason string) error {
 	if !t.usable() {
 		return errReleased
 	}
 	t.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	f := ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusGoingAway, reason)))
+	f := ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), reason)))
 	if _, err := t.conn.WriteBinary(f); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	stdjson "encoding/json"
 	"errors"
@@ -217,6 +218,13 @@ func TestWebSocketFragmentsAndPings(t *testing.T) {
 		// The server may cut the socket before the last fragments are written.
 		hb.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 5000)))
 		err = <-ended
+		var ce *websocket.CloseError
+		// 1006: the socket was cut before the close frame was read (the
+		// server closes with unread input); TestMessageTooBigCloseCode
+		// checks the code itself.
+		if errors.As(err, &ce) && ce.Code != websocket.CloseMessageTooBig && ce.Code != websocket.CloseAbnormalClosure {
+			t.Fatalf("a message over the body cap was closed with %d; want 1009", ce.Code)
+		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("a message over the body cap did not end the session")
@@ -281,11 +289,12 @@ func TestUpgradeResponse(t *testing.T) {
 // fakeTransport records what a session writes; while gated, writes wait
 // (a subscriber whose socket is full).
 type fakeTransport struct {
-	mu     sync.Mutex
-	frames []string
-	raw    []string // control answers (pong, close)
-	closed bool
-	gate   chan struct{} // nil: writes go through
+	mu        sync.Mutex
+	frames    []string
+	raw       []string // control answers (pong, close)
+	closed    bool
+	closeCode int           // of the close frame written, if any
+	gate      chan struct{} // nil: writes go through
 }
 
 func (f *fakeTransport) writeTexts(msgs [][]byte) error {
@@ -308,8 +317,13 @@ func (f *fakeTransport) writeRaw(p []byte) error {
 	f.mu.Unlock()
 	return nil
 }
-func (f *fakeTransport) writePing() error        { return nil }
-func (f *fakeTransport) writeClose(string) error { return nil }
+func (f *fakeTransport) writePing() error { return nil }
+func (f *fakeTransport) writeClose(code int, _ string) error {
+	f.mu.Lock()
+	f.closeCode = code
+	f.mu.Unlock()
+	return nil
+}
 func (f *fakeTransport) close() error            { f.mu.Lock(); f.closed = true; f.mu.Unlock(); return nil }
 func (f *fakeTransport) setGate(g chan struct{}) { f.mu.Lock(); f.gate = g; f.mu.Unlock() }
 func (f *fakeTransport) isClosed() bool          { f.mu.Lock(); defer f.mu.Unlock(); return f.closed }
@@ -490,4 +504,27 @@ func TestShutdownClosesSessions(t *testing.T) {
 			t.Fatalf("shutdown with an open session failed: %v", err)
 		}
 	})
+}
+
+// TestMessageTooBigCloseCode: a message over the body cap, in one frame or
+// in fragments, ends the session with 1009.
+func TestMessageTooBigCloseCode(t *testing.T) {
+	s := newTestServer(t, Config{MaxBodyBytes: 100})
+	big := strings.Repeat("x", 150)
+	for name, stream := range map[string][]byte{
+		"one frame": clientFrame(ws.OpText, true, big),
+		"fragments": bytes.Join([][]byte{clientFrame(ws.OpText, false, big[:60]), clientFrame(ws.OpContinuation, false, big[60:120]),
+			clientFrame(ws.OpContinuation, true, big[120:])}, nil),
+	} {
+		tr := &fakeTransport{}
+		ss := s.hub.newSession(wsHeartbeat, tr)
+		s.readFrames(ss, bytes.NewReader(stream), func(time.Time) error { return nil })
+		waitFor(t, tr.isClosed, name+": session closed")
+		tr.mu.Lock()
+		code := tr.closeCode
+		tr.mu.Unlock()
+		if code != closeMessageTooBig {
+			t.Fatalf("%s: closed with %d; want %d", name, code, closeMessageTooBig)
+		}
+	}
 }
