@@ -269,13 +269,20 @@ func (h *hub) remove(s *session) {
 	h.conns[s.kind].Add(-1)
 }
 
-// subscribe adds a service to s's subscriptions.
-func (h *hub) subscribe(s *session, serviceID string) {
+// maxSubscriptions bounds the services one session may follow.
+const maxSubscriptions = 10_000
+
+// subscribe adds a service to s's subscriptions; false when s already
+// follows maxSubscriptions services.
+func (h *hub) subscribe(s *session, serviceID string) bool {
 	key := strings.ToLower(serviceID)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := s.services[key]; ok {
-		return
+		return true
+	}
+	if len(s.services) >= maxSubscriptions {
+		return false
 	}
 	s.services[key] = serviceID
 	subs := h.byService[key]
@@ -284,6 +291,7 @@ func (h *hub) subscribe(s *session, serviceID string) {
 		h.byService[key] = subs
 	}
 	subs[s] = struct{}{}
+	return true
 }
 
 // reloadFrame encodes the reload change of a service (contract: a

@@ -98,8 +98,8 @@ func (s *Server) onMessage(ss *session, msg []byte) []byte {
 		return s.wsHeartbeat(msg)
 	case wsInstanceChange:
 		var dc discoveryConfig
-		if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" {
-			s.hub.subscribe(ss, dc.ServiceID)
+		if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" && !s.hub.subscribe(ss, dc.ServiceID) {
+			ss.close(closePolicyViolation, "too many subscriptions on one session")
 		}
 	}
 	return nil

@@ -528,3 +528,26 @@ func TestMessageTooBigCloseCode(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionCap: one session follows at most maxSubscriptions
+// services; the next subscription ends it with 1008.
+func TestSubscriptionCap(t *testing.T) {
+	s := newTestServer(t, Config{})
+	tr := &fakeTransport{}
+	ss := s.hub.newSession(wsInstanceChange, tr)
+	s.hub.add(ss)
+	for i := range maxSubscriptions {
+		s.onMessage(ss, []byte(`{"serviceId":"svc-`+strconv.Itoa(i)+`"}`))
+	}
+	s.onMessage(ss, []byte(`{"serviceId":"svc-0"}`)) // again: not a new one
+	if tr.isClosed() || len(ss.services) != maxSubscriptions {
+		t.Fatalf("closed %v with %d subscriptions; want open with %d", tr.isClosed(), len(ss.services), maxSubscriptions)
+	}
+	s.onMessage(ss, []byte(`{"serviceId":"one-too-many"}`))
+	waitFor(t, tr.isClosed, "the session closed")
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.closeCode != closePolicyViolation {
+		t.Fatalf("closed with %d; want %d", tr.closeCode, closePolicyViolation)
+	}
+}
