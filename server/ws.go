@@ -99,7 +99,7 @@ func (s *Server) onMessage(ss *session, msg []byte) []byte {
 	case wsInstanceChange:
 		var dc discoveryConfig
 		if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" && !s.hub.subscribe(ss, dc.ServiceID) {
-			ss.close(closePolicyViolation, "too many subscriptions on one session")
+			ss.end(closePolicyViolation, "too many subscriptions on one session")
 		}
 	}
 	return nil
@@ -268,6 +268,22 @@ func (ss *session) close(code int, reason string) {
 			}
 			ss.tr.close()
 		}()
+	})
+}
+
+// end closes the session from its own reader, which may wait: the close
+// frame is written before the reader returns and the connection goes back
+// to Hertz (close, from another goroutine, could find it gone by then).
+func (ss *session) end(code int, reason string) {
+	ss.closeOnce.Do(func() {
+		close(ss.closed)
+		if ss.tr == nil {
+			return
+		}
+		ss.wmu.Lock()
+		ss.tr.writeClose(code, reason)
+		ss.wmu.Unlock()
+		ss.tr.close()
 	})
 }
 

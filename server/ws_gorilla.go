@@ -76,7 +76,7 @@ func (s *Server) gorillaRead(ss *session, conn *websocket.Conn) {
 	for {
 		_, msg, err := conn.ReadMessage()
 		if errors.Is(err, websocket.ErrReadLimit) {
-			ss.close(closeMessageTooBig, "message too big")
+			ss.end(closeMessageTooBig, "message too big")
 			return
 		}
 		if err != nil {

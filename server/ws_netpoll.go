@@ -107,7 +107,7 @@ func (s *Server) readFrames(ss *session, src io.Reader, setReadDeadline func(tim
 		setReadDeadline(time.Now().Add(wait))
 		hdr, err := rd.NextFrame()
 		if errors.Is(err, wsutil.ErrFrameTooLarge) {
-			ss.close(closeMessageTooBig, "message too big")
+			ss.end(closeMessageTooBig, "message too big")
 			return
 		}
 		if err != nil {
@@ -123,7 +123,7 @@ func (s *Server) readFrames(ss *session, src io.Reader, setReadDeadline func(tim
 		buf, err = readMessage(rd, buf[:0], limit)
 		if err != nil {
 			if errors.Is(err, errMessageTooBig) {
-				ss.close(closeMessageTooBig, "message too big")
+				ss.end(closeMessageTooBig, "message too big")
 			}
 			return
 		}
