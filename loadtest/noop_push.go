@@ -3,8 +3,6 @@ package loadtest
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"runtime"
 	"strconv"
 	"sync"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/network"
+
+	"github.com/artemis-go/artemis/server"
 )
 
 // The no-op twin of the push scenario: the least a server can do to push a
@@ -35,12 +35,10 @@ type noopPush struct {
 }
 
 func (p *noopPush) ws(_ context.Context, c *app.RequestContext) {
-	key := c.Request.Header.Peek("Sec-WebSocket-Key")
-	sum := sha1.Sum(append(append([]byte(nil), key...), "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"...))
 	c.SetStatusCode(101)
 	c.Response.Header.Set("Upgrade", "websocket")
 	c.Response.Header.Set("Connection", "Upgrade")
-	c.Response.Header.Set("Sec-WebSocket-Accept", base64.StdEncoding.EncodeToString(sum[:]))
+	c.Response.Header.Set("Sec-WebSocket-Accept", server.AcceptKey(c.Request.Header.Peek("Sec-WebSocket-Key")))
 	c.Response.Header.SetNoDefaultContentType(true)
 	conn := c.GetConn() // see server/ws_netpoll.go: the hijack handle is pooled
 	c.Hijack(func(network.Conn) {
@@ -79,10 +77,7 @@ func (p *noopPush) change(kind string) app.HandlerFunc {
 		inst := bytes.TrimSuffix(bytes.TrimPrefix(bytes.TrimSpace(body), []byte(`{"instances":[`)), []byte(`]}`))
 		payload := append([]byte(`{"changeType":"`+kind+`","changeTime":`+strconv.FormatInt(time.Now().UnixMilli(), 10)+`,"instance":`), inst...)
 		payload = append(payload, '}')
-		frame := append([]byte{0x81, 126, byte(len(payload) >> 8), byte(len(payload))}, payload...)
-		if len(payload) < 126 {
-			frame = append([]byte{0x81, byte(len(payload))}, payload...)
-		}
+		frame := server.TextFrame(payload)
 		p.mu.RLock()
 		subs := make([]*noopSubscriber, 0, len(p.subs))
 		for s := range p.subs {

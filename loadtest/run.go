@@ -165,8 +165,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		return &s, nil, nil
 	}
 
+	// The no-op twin answers discovery with as many bytes as the registry.
+	startNoop := func() (*child, error) {
+		return startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+	}
 	if cfg.Rounds > 1 && !cfg.FindMax && cfg.Noop && cfg.Scenario != "noop" {
-		noop, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+		noop, err := startNoop()
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +191,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 	}
 	if cfg.Noop || cfg.Scenario == "noop" {
-		noop, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+		noop, err := startNoop()
 		if err != nil {
 			return nil, err
 		}

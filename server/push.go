@@ -107,7 +107,7 @@ type hub struct {
 func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
 	h := &hub{reg: reg, cfg: cfg.withDefaults(), byService: map[string]map[*session]struct{}{},
 		all: map[*session]struct{}{}, sessions: map[*session]struct{}{}, latency: latency, done: make(chan struct{})}
-	h.prepare = textFrame
+	h.prepare = TextFrame
 	if h.cfg.Library == LibraryGorilla {
 		h.prepare = func(b []byte) []byte { return b } // gorilla frames each write itself
 	}

@@ -54,7 +54,9 @@ func headerHasToken(v []byte, token string) bool {
 	return false
 }
 
-func acceptKey(key []byte) string {
+// AcceptKey is the Sec-WebSocket-Accept answer to a client's
+// Sec-WebSocket-Key (RFC 6455 §4.2.2).
+func AcceptKey(key []byte) string {
 	sum := sha1.Sum(append(append(make([]byte, 0, len(key)+len(wsGUID)), key...), wsGUID...))
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
@@ -70,7 +72,7 @@ func (s *Server) netpollHandler(kind int) app.HandlerFunc {
 		c.SetStatusCode(101)
 		c.Response.Header.Set("Upgrade", "websocket")
 		c.Response.Header.Set("Connection", "Upgrade")
-		c.Response.Header.Set("Sec-WebSocket-Accept", acceptKey(key))
+		c.Response.Header.Set("Sec-WebSocket-Accept", AcceptKey(key))
 		c.Response.Header.SetNoDefaultContentType(true)
 		// The connection itself, not the handle Hijack passes: that handle
 		// is pooled and reused once the hijack handler returns (a session
@@ -243,9 +245,9 @@ func (t *netpollTransport) usable() bool {
 	return !t.released
 }
 
-// textFrame frames a text message as a server sends it (unmasked). The hub
+// TextFrame frames a text message as a server sends it (unmasked). The hub
 // frames each change once for all subscribers.
-func textFrame(payload []byte) []byte {
+func TextFrame(payload []byte) []byte {
 	n := len(payload)
 	var b []byte
 	switch {

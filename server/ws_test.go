@@ -408,7 +408,7 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 func TestTextFrame(t *testing.T) {
 	for _, n := range []int{0, 125, 126, 65535, 65536} {
 		payload := []byte(strings.Repeat("a", n))
-		f, err := ws.ReadFrame(strings.NewReader(string(textFrame(payload))))
+		f, err := ws.ReadFrame(strings.NewReader(string(TextFrame(payload))))
 		if err != nil || f.Header.OpCode != ws.OpText || !f.Header.Fin || f.Header.Masked || string(f.Payload) != string(payload) {
 			t.Fatalf("frame of %d bytes read back as %+v (%v)", n, f.Header, err)
 		}
