@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -34,6 +35,9 @@ type Summary struct {
 	// ServerGCs counts the server's garbage collections during the attack
 	// (-1 unknown): a tail that moves with them is the collector's.
 	ServerGCs int `json:"serverGcCycles"`
+	// Generator is the load generator's own scheduling and collection
+	// during the attack: a tail that moves with it is the generator's.
+	Generator *GeneratorStats `json:"generator,omitempty"`
 }
 
 // Snapshot is a point sample of a server process.
@@ -96,9 +100,22 @@ func newAttacker(client *http.Client) *vegeta.Attacker {
 	return vegeta.NewAttacker(
 		vegeta.Client(client),
 		vegeta.Workers(64),
-		vegeta.MaxWorkers(20_000), // bounds connections when the target saturates
+		vegeta.MaxWorkers(maxWorkers()), // bounds connections when the target saturates
 		vegeta.MaxBody(512),
 	)
+}
+
+// maxWorkers bounds an attack's concurrent requests (each holds a
+// connection) to 20,000 and to half of the open-file limit less 1,024
+// descriptors for everything else: the other server's client keeps its
+// connections open between segments, and a generator out of descriptors
+// would count its own failures as the server's errors.
+func maxWorkers() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur < 3072 {
+		return 1024
+	}
+	return min(20_000, (lim.Cur-1024)/2)
 }
 
 // attack runs tr at rate for d and summarises it. When p is non-nil every
@@ -124,6 +141,7 @@ type tally struct {
 	ok       int
 	segments int           // attacks with at least one result
 	span     time.Duration // sum over segments of first to last request
+	gen      genCounters
 }
 
 func newTally(capacity int) *tally {
@@ -136,6 +154,8 @@ func (t *tally) run(client *http.Client, name string, tr vegeta.Targeter, rate i
 	// The generator's own leftovers (seeding, the previous step) are
 	// collected now rather than in the middle of the measurement.
 	runtime.GC()
+	gen := genSample()
+	defer func() { t.gen.add(gen, genSample()) }()
 	var first, last time.Time
 	n := 0
 	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {
@@ -168,7 +188,8 @@ func (t *tally) run(client *http.Client, name string, tr vegeta.Targeter, rate i
 // summary computes the quantiles over every result of every segment; the
 // achieved rate counts requests over the time the segments spanned.
 func (t *tally) summary(name string, rate int) Summary {
-	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(t.lat), Errors: t.errs, Latency: quantiles(t.lat), ServerGCs: -1}
+	s := Summary{Name: name, RequestedRate: float64(rate), Requests: len(t.lat), Errors: t.errs, Latency: quantiles(t.lat), ServerGCs: -1,
+		Generator: t.gen.stats()}
 	if t.span > 0 && len(t.lat) > t.segments {
 		s.AchievedRate = float64(len(t.lat)-t.segments) / t.span.Seconds()
 		s.Duration = t.span

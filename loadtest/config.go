@@ -59,6 +59,8 @@ type Config struct {
 	StepTime   time.Duration // 10 s
 	StepFactor float64       // 1.25
 	MaxRate    int           // stop stepping here (200,000)
+	// StepTries: a rate fails when this many tries in a row fail (2).
+	StepTries int
 
 	// Noop runs the same attack against a no-op Hertz server as a twin.
 	Noop bool
@@ -101,6 +103,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.IdleConns, 10_000)
 	def(&c.Rate, defaultRate)
 	def(&c.MaxRate, 200_000)
+	def(&c.StepTries, 2)
 	if c.Scenario == "" {
 		c.Scenario = defaultScenario
 	}
@@ -136,6 +139,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("cannot use rate %d: must be positive", c.Rate)
 	case c.Duration <= 0 || c.Duration > maxDuration:
 		return c, fmt.Errorf("cannot use duration %v: must be in (0, %v]", c.Duration, maxDuration)
+	case c.StepTries < 1:
+		return c, fmt.Errorf("cannot use %d step tries: must be at least 1", c.StepTries)
 	case c.StepFactor <= 1:
 		return c, fmt.Errorf("cannot use step factor %v: must be above 1", c.StepFactor)
 	}

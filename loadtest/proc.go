@@ -52,20 +52,20 @@ func readRSS(pid int) (rss, hwm int64, threads int) {
 }
 
 // readCPU returns the user+system CPU seconds of pid.
-func readCPU(pid int) float64 {
+func readCPU(pid int) (float64, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	// Fields after the command name (which may hold spaces) start after ')'.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0
+		return 0, false
 	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clockTicks
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks, err1 == nil && err2 == nil
 }
 
 // sampler measures a process's CPU over an interval.
@@ -80,15 +80,23 @@ func startSampler(pid int, pinned string) *sampler {
 	if pid <= 0 {
 		return nil
 	}
-	return &sampler{pid: pid, pinned: pinned, cpu0: readCPU(pid), t0: time.Now()}
+	cpu0, ok := readCPU(pid)
+	if !ok {
+		return nil // gone, or /proc unreadable (a generator out of file descriptors)
+	}
+	return &sampler{pid: pid, pinned: pinned, cpu0: cpu0, t0: time.Now()}
 }
 
 func (s *sampler) stop() *ProcessStats {
 	if s == nil {
 		return nil
 	}
-	cpu := readCPU(s.pid) - s.cpu0
+	cpu1, ok := readCPU(s.pid)
 	rss, hwm, threads := readRSS(s.pid)
+	if !ok || threads == 0 {
+		return nil // gone, or /proc unreadable
+	}
+	cpu := cpu1 - s.cpu0
 	return &ProcessStats{PID: s.pid, RSSBytes: rss, VmHWMBytes: hwm, Threads: threads, CPUSeconds: cpu,
 		CPUPercent: 100 * cpu / time.Since(s.t0).Seconds(), Pinned: s.pinned}
 }
@@ -97,7 +105,10 @@ func (s *sampler) stop() *ProcessStats {
 type child struct {
 	cmd  *exec.Cmd
 	base string
-	logs bytes.Buffer
+	logs bytes.Buffer // read only once done is closed
+	done chan struct{}
+	// early is set by stop when the child had exited on its own.
+	early bool
 }
 
 // startChild runs `binary args... --addr 127.0.0.1:PORT`, pinned with taskset
@@ -114,9 +125,7 @@ func startChild(ctx context.Context, binary, cpus string, args ...string) (*chil
 		}
 	}
 	c := &child{base: "http://" + addr}
-	c.cmd = exec.Command(argv[0], argv[1:]...)
-	c.cmd.Stdout, c.cmd.Stderr = &c.logs, &c.logs
-	if err := c.cmd.Start(); err != nil {
+	if err := c.start(argv...); err != nil {
 		return nil, fmt.Errorf("cannot start %s: %w", binary, err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -137,19 +146,49 @@ func startChild(ctx context.Context, binary, cpus string, args ...string) (*chil
 	}
 }
 
+// start runs argv with its output kept in c.logs and closes c.done when it exits.
+func (c *child) start(argv ...string) error {
+	c.cmd = exec.Command(argv[0], argv[1:]...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.logs, &c.logs
+	if err := c.cmd.Start(); err != nil {
+		return err
+	}
+	c.done = make(chan struct{})
+	go func() { c.cmd.Wait(); close(c.done) }()
+	return nil
+}
+
 func (c *child) pid() int { return c.cmd.Process.Pid }
 
-// stop sends SIGTERM and waits up to 10 s, then kills.
+// stop sends SIGTERM and waits up to 10 s, then kills. A child that had
+// already exited is marked early.
 func (c *child) stop() {
-	c.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-c.done:
+		c.early = true
+		return
+	default:
+	}
+	c.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-c.done:
 	case <-time.After(10 * time.Second):
 		c.cmd.Process.Kill()
-		<-done
+		<-c.done
 	}
+}
+
+// diedEarly is the error of a child that exited before it was stopped, with
+// the end of its output; nil otherwise. Call it after stop.
+func (c *child) diedEarly() error {
+	if !c.early {
+		return nil
+	}
+	out := c.logs.Bytes()
+	if len(out) > 4096 {
+		out = out[len(out)-4096:]
+	}
+	return fmt.Errorf("%v exited during the run (%v); the end of its output:\n%s", c.cmd.Args, c.cmd.ProcessState, out)
 }
 
 func freeLoopbackAddr() (string, error) {

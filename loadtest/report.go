@@ -144,6 +144,13 @@ func (r *Report) Row() string {
 	if s == nil {
 		s = r.Noop
 	}
+	if s == nil && r.FindMax { // no rate passed: the row shows the first failed step
+		for _, fm := range []*FindMaxResult{r.RegistryMax, r.NoopMax} {
+			if s == nil && fm != nil && len(fm.Steps) > 0 {
+				s = &fm.Steps[0]
+			}
+		}
+	}
 	cells := []string{r.Date.Format("2006-01-02 15:04"), r.Commit, m, fmt.Sprint(r.Machine.GOMAXPROCS), r.Tool, r.Scenario,
 		fmt.Sprint(r.Instances)}
 	dur := func(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
@@ -192,8 +199,16 @@ func (r *Report) Row() string {
 		}
 		if v, ok := r.Ratios["maxRate"]; ok {
 			ratio = fmt.Sprintf("%.2f× max rate", v)
-			note = strings.TrimSpace(fmt.Sprintf("find-max P99≤%s: registry %d/s, no-op %d/s. %s", r.MaxP99,
-				r.RegistryMax.MaxRate, r.NoopMax.MaxRate, note))
+		}
+		if r.FindMax {
+			maxRate := func(fm *FindMaxResult) string {
+				if fm == nil {
+					return "not run"
+				}
+				return fmt.Sprintf("%d/s", fm.MaxRate)
+			}
+			note = strings.TrimSpace(fmt.Sprintf("find-max P99≤%s: registry %s, no-op %s. %s", r.MaxP99,
+				maxRate(r.RegistryMax), maxRate(r.NoopMax), note))
 		}
 		cells = append(cells, fmt.Sprintf("%.0f", s.RequestedRate), fmt.Sprintf("%.0f", s.AchievedRate),
 			dur(s.Latency.P50), dur(s.Latency.P99), dur(s.Latency.P999), fmt.Sprint(errs), rss, noopP99, ratio)

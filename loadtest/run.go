@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -41,11 +42,21 @@ type FindMaxResult struct {
 
 // Run seeds the registry, runs the configured attack and its no-op twin, and
 // returns the report. Progress goes to progress (nil: none).
-func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
-	cfg, err := cfg.withDefaults()
+func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err error) {
+	cfg, err = cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	// A server that died during the run makes the run an error, whatever
+	// its attacks measured. This runs after every child has been stopped.
+	var children []*child
+	defer func() {
+		for _, c := range children {
+			if e := c.diedEarly(); e != nil && err == nil {
+				err = e
+			}
+		}
+	}()
 	logf := func(format string, args ...any) {
 		if progress != nil {
 			fmt.Fprintf(progress, format+"\n", args...)
@@ -72,6 +83,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		children = append(children, srv)
 		defer func() { client.CloseIdleConnections(); srv.stop() }() // idle keep-alives delay a graceful stop
 		base, pid = srv.base, srv.pid()
 		logf("registry started on %s (pid %d, cpus %q)", base, pid, cfg.ServerCPUs)
@@ -86,6 +98,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 			if err != nil {
 				return nil, err
 			}
+			children = append(children, noop)
 			defer noop.stop()
 			logf("no-op twin started on %s (pid %d)", noop.base, noop.pid())
 			rep.NoopPush, err = runPush(ctx, noop.base, noop.pid(), cfg, logf)
@@ -151,7 +164,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		defer transport.CloseIdleConnections()
 		attack(hc, name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
 		if cfg.FindMax {
-			fm := findMax(hc, name, base, cfg, tr, pid, logf)
+			fm := findMax(ctx, cfg, []*side{{name: name, base: base, pid: pid, tr: tr, client: hc}}, logf)[0]
 			return fm.Best, &fm, nil
 		}
 		before := snapshot(ctx, base, pid)
@@ -167,7 +180,30 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 
 	// The no-op twin answers discovery with as many bytes as the registry.
 	startNoop := func() (*child, error) {
-		return startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+		c, err := startChild(ctx, cfg.Binary, cfg.ServerCPUs, "noop", "--service-bytes", strconv.Itoa(svcBytes))
+		if err == nil {
+			children = append(children, c)
+		}
+		return c, err
+	}
+	if cfg.FindMax && cfg.Noop && cfg.Scenario != "noop" {
+		noop, err := startNoop()
+		if err != nil {
+			return nil, err
+		}
+		defer func() { client.CloseIdleConnections(); noop.stop() }()
+		logf("no-op twin started on %s (pid %d); both searched rate by rate", noop.base, noop.pid())
+		sides := []*side{{name: "registry", base: base, pid: pid}, {name: "noop", base: noop.base, pid: noop.pid()}}
+		stop, err := prepare(ctx, client, cfg, scenario, version, sides)
+		defer stop()
+		if err != nil {
+			return nil, err
+		}
+		fm := findMax(ctx, cfg, sides, logf)
+		rep.RegistryMax, rep.NoopMax = &fm[0], &fm[1]
+		rep.Registry, rep.Noop = fm[0].Best, fm[1].Best
+		rep.finish()
+		return rep, nil
 	}
 	if cfg.Rounds > 1 && !cfg.FindMax && cfg.Noop && cfg.Scenario != "noop" {
 		noop, err := startNoop()
@@ -220,28 +256,49 @@ type side struct {
 	before     *Snapshot
 }
 
+// prepare builds each side's targets and attack client, starts its
+// keepalive, warms its connections up and samples it. The returned stop ends
+// the keepalives and closes the connections.
+func prepare(ctx context.Context, client *http.Client, cfg Config, scenario string, version int64, sides []*side) (func(), error) {
+	kctx, stopKeepalive := context.WithCancel(ctx)
+	var transports []*http.Transport
+	stop := func() {
+		stopKeepalive()
+		for _, t := range transports {
+			t.CloseIdleConnections()
+		}
+	}
+	for _, sd := range sides {
+		tr, err := targeter(scenario, sd.base, cfg, version)
+		if err != nil {
+			return stop, err
+		}
+		var transport *http.Transport
+		sd.tr = tr
+		sd.client, transport = attackClient(cfg)
+		transports = append(transports, transport)
+		if cfg.Keepalive {
+			go keepalive(kctx, client, sd.base, cfg, cfg.LeaseTTL/3)
+		}
+		attack(sd.client, sd.name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
+		sd.before = snapshot(ctx, sd.base, sd.pid)
+	}
+	return stop, nil
+}
+
 // interleave runs the attack on both servers in cfg.Rounds alternating
 // segments (a b, b a, a b, ...) and summarises each over all its segments.
 func interleave(ctx context.Context, client *http.Client, cfg Config, scenario string, version int64, p *plot.Plot,
 	logf func(string, ...any), a, b *side) (*Summary, *Summary, error) {
 	sides := []*side{a, b}
 	seg := cfg.Duration / time.Duration(cfg.Rounds)
-	kctx, stopKeepalive := context.WithCancel(ctx)
-	defer stopKeepalive()
+	stop, err := prepare(ctx, client, cfg, scenario, version, sides)
+	defer stop()
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, sd := range sides {
-		tr, err := targeter(scenario, sd.base, cfg, version)
-		if err != nil {
-			return nil, nil, err
-		}
-		sd.tr, sd.t = tr, newTally(int(float64(cfg.Rate)*cfg.Duration.Seconds()*1.05))
-		var transport *http.Transport
-		sd.client, transport = attackClient(cfg)
-		defer transport.CloseIdleConnections()
-		if cfg.Keepalive {
-			go keepalive(kctx, client, sd.base, cfg, cfg.LeaseTTL/3)
-		}
-		attack(sd.client, sd.name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
-		sd.before = snapshot(ctx, sd.base, sd.pid)
+		sd.t = newTally(int(float64(cfg.Rate) * cfg.Duration.Seconds() * 1.05))
 	}
 	for r := range cfg.Rounds {
 		for k := range sides {
@@ -278,33 +335,62 @@ func interleave(ctx context.Context, client *http.Client, cfg Config, scenario s
 	return out[0], out[1], nil
 }
 
-// findMax steps the rate up until a step fails: P99 over MaxP99, any error,
-// or an achieved rate under 95 % of the requested one.
-func findMax(hc *http.Client, name, base string, cfg Config, tr vegeta.Targeter, pid int, logf func(string, ...any)) FindMaxResult {
-	var res FindMaxResult
-	for rate := cfg.Rate; rate <= cfg.MaxRate; rate = int(float64(rate)*cfg.StepFactor + 0.5) {
-		gcs := serverGCs(context.Background(), base)
-		smp := startSampler(pid, cfg.ServerCPUs)
-		s := attack(hc, fmt.Sprintf("%s@%d", name, rate), cfg, tr, rate, cfg.StepTime, nil)
-		s.Server = smp.stop()
-		s.ServerGCs = gcs()
-		res.Steps = append(res.Steps, s)
-		pass := s.Latency.P99 <= cfg.MaxP99 && s.Success >= 0.999 && s.AchievedRate >= 0.95*float64(rate)
-		logf("%s pass=%v", s.line(), pass)
-		if !pass {
-			break
-		}
-		res.MaxRate = rate
-		res.Best = &res.Steps[len(res.Steps)-1]
+// findMax steps the rate up on each side, from cfg.Rate by cfg.StepFactor,
+// until a rate fails: P99 over MaxP99, any error, or an achieved rate under
+// 95 % of the requested one. With two sides (the registry and its no-op
+// twin) each rate is run on both, one after the other, who goes first
+// alternating, so both meet the generator and the machine in the same
+// state; a side drops out at its first failed rate and the search ends when
+// both have. A rate fails only when StepTries tries in a row fail, so one
+// stall (a collection, a neighbour on a shared machine) does not end a
+// search; every try is kept in the steps.
+func findMax(ctx context.Context, cfg Config, sides []*side, logf func(string, ...any)) []FindMaxResult {
+	res := make([]FindMaxResult, len(sides))
+	best := make([]int, len(sides)) // index into res[i].Steps, -1 none
+	done := make([]bool, len(sides))
+	for i := range best {
+		best[i] = -1
 	}
-	if res.Best != nil { // Steps may have grown after Best was taken
-		for i := range res.Steps {
-			if int(res.Steps[i].RequestedRate) == res.MaxRate {
-				res.Best = &res.Steps[i]
+	for n, rate := 0, cfg.Rate; rate <= cfg.MaxRate && slices.Contains(done, false); n, rate = n+1, int(float64(rate)*cfg.StepFactor+0.5) {
+		for k := range sides {
+			i := (k + n) % len(sides)
+			if done[i] {
+				continue
+			}
+			pass := false
+			for try := 1; try <= cfg.StepTries && !pass && ctx.Err() == nil; try++ {
+				s := sides[i].step(ctx, cfg, rate, try)
+				pass = s.Latency.P99 <= cfg.MaxP99 && s.Success >= 0.999 && s.AchievedRate >= 0.95*float64(rate)
+				logf("%s pass=%v", s.line(), pass)
+				res[i].Steps = append(res[i].Steps, s)
+			}
+			if pass {
+				res[i].MaxRate, best[i] = rate, len(res[i].Steps)-1
+			} else {
+				done[i] = true
 			}
 		}
 	}
+	for i := range res {
+		if best[i] >= 0 {
+			res[i].Best = &res[i].Steps[best[i]]
+		}
+	}
 	return res
+}
+
+// step runs one find-max try at rate.
+func (sd *side) step(ctx context.Context, cfg Config, rate, try int) Summary {
+	name := fmt.Sprintf("%s@%d", sd.name, rate)
+	if try > 1 {
+		name += fmt.Sprintf("#%d", try)
+	}
+	gcs := serverGCs(ctx, sd.base)
+	smp := startSampler(sd.pid, cfg.ServerCPUs)
+	s := attack(sd.client, name, cfg, sd.tr, rate, cfg.StepTime, nil)
+	s.Server = smp.stop()
+	s.ServerGCs = gcs()
+	return s
 }
 
 // probeService returns the size of one service.json answer, so the no-op
@@ -368,6 +454,9 @@ func (s Summary) line() string {
 	}
 	if s.ServerGCs >= 0 {
 		l += fmt.Sprintf(" gc %d", s.ServerGCs)
+	}
+	if s.Generator != nil {
+		l += "  " + s.Generator.String()
 	}
 	if s.ServerBefore != nil && s.ServerAfter != nil {
 		l += fmt.Sprintf("  (before→after: rss %s→%s, goroutines %d→%d)", mib(s.ServerBefore.RSSBytes), mib(s.ServerAfter.RSSBytes),
