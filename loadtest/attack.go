@@ -88,8 +88,10 @@ func quantiles(lat []time.Duration) LatencyQuantiles {
 // attacks share it, so their connections stay open from one to the next
 // (a vegeta.Attacker itself serves one attack only).
 func attackClient(cfg Config) (*http.Client, *http.Transport) {
+	w := int(maxWorkers())
 	tr := &http.Transport{
-		MaxIdleConnsPerHost: 10_000,
+		MaxConnsPerHost:     w, // a connection dialled while another frees up would pass the bound
+		MaxIdleConnsPerHost: w,
 		DisableCompression:  true,
 		IdleConnTimeout:     30 * time.Second,
 	}
@@ -154,8 +156,8 @@ func (t *tally) run(client *http.Client, name string, tr vegeta.Targeter, rate i
 	// The generator's own leftovers (seeding, the previous step) are
 	// collected now rather than in the middle of the measurement.
 	runtime.GC()
-	gen := genSample()
-	defer func() { t.gen.add(gen, genSample()) }()
+	gen := sampleGenerator()
+	defer func() { t.gen.add(gen, sampleGenerator()) }()
 	var first, last time.Time
 	n := 0
 	for res := range atk.Attack(tr, vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {

@@ -15,8 +15,10 @@ common=(-server-cpus 0-3 -instances 1000000 -services 10000 -results "$out"
   -label "big machine: servers on cores 0-3, generator on $gen; commit ${COMMIT:-unknown}")
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -seed-only
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario mixed -rate 20000 -duration 30s
-# 10-s steps: 5-s steps let one stall decide a search. Each step reports the
-# server's GC cycles, to tell the collector's stalls from the handler's.
+# 10-s steps, each rate run on the registry and on the no-op in turn and
+# failed only by two tries in a row: one stall must not decide a search. Each
+# step reports the server's GC cycles and the generator's own scheduling
+# latency and GC pauses, to tell whose stall a failed step measured.
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario heartbeat -rate 20000 -find-max -step 10s
 taskset -c "$gen" "$bin" loadtest -server-cpus 0-3 -scenario push -subscribers 1000 -rate 100 -duration 20s -results "$out" \
   -label "big machine: 1,000 subscribers, server on cores 0-3; commit ${COMMIT:-unknown}"

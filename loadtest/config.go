@@ -71,7 +71,9 @@ type Config struct {
 	// SeedOnly seeds, reports the seeding rate and server RSS, and stops.
 	SeedOnly bool
 	// Keepalive heartbeats every seeded instance every TTL/3 in batches of
-	// KeepaliveBatch (100), not measured, so they stay alive for the whole run.
+	// KeepaliveBatch (100), not measured, so they stay alive for the whole
+	// run. Only the registry gets them: the no-op twin holds no leases, and
+	// on a small machine the generator's time is the server's.
 	Keepalive      bool
 	KeepaliveBatch int
 

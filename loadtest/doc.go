@@ -8,7 +8,12 @@
 // no-op Hertz server started the same way (its "noop" twin), so every report
 // states the registry's latency as a ratio to the framework's own ceiling on
 // the same machine. FindMax steps the rate up to the highest rate whose P99
-// stays under a bound.
+// stays under a bound, running each rate on both servers in turn.
+//
+// vegeta stamps a request before sending it, so time the generator itself
+// cannot run (its collector, a starved core) counts as server latency.
+// Every attack therefore reports the generator's own scheduling latency and
+// GC pauses (runtime/metrics) beside the server's GC cycles.
 //
 // All targets and bodies are built before the attack; the targeter only
 // picks one. Quantiles are exact, computed from every recorded latency.

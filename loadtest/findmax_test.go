@@ -134,9 +134,9 @@ func TestGeneratorHistograms(t *testing.T) {
 
 	srv := slowServer(t, func(int64) bool { return false })
 	s := attack(nil, "gen", Config{Timeout: 5 * time.Second}, vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: srv.URL}),
-		100, 300*time.Millisecond, nil)
+		1000, 300*time.Millisecond, nil)
 	g := s.Generator
-	if g == nil || g.SchedLatencyP99 <= 0 || g.SchedLatencyMax < g.SchedLatencyP99 || g.GCPauseMax < 0 {
+	if g == nil || g.SchedLatencyP99 <= 0 || g.SchedLatencyMax < g.SchedLatencyP99 || g.GCPauseMax < 0 || g.CPUPercent <= 0 || g.Cores < 1 {
 		t.Fatalf("the attack reported no usable generator stats: %+v", g)
 	}
 }

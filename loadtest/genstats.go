@@ -3,6 +3,8 @@ package loadtest
 import (
 	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"runtime/metrics"
 	"time"
 )
@@ -21,10 +23,20 @@ type GeneratorStats struct {
 	// SchedLatency is how long goroutines waited runnable before running.
 	SchedLatencyP99 time.Duration `json:"schedLatencyP99Ns"`
 	SchedLatencyMax time.Duration `json:"schedLatencyMaxNs"`
+	// CPUPercent is the generator's CPU time over the attack, in per cent of
+	// one core (-1 unknown); Cores is how many it may run on. Near
+	// 100 × Cores, the generator is the limit.
+	CPUPercent float64 `json:"cpuPercent"`
+	Cores      int     `json:"cores"`
 }
 
 func (g *GeneratorStats) String() string {
-	return fmt.Sprintf("gen sched p99 %v max %v, gc %d (pauses %v, max %v)", g.SchedLatencyP99.Round(time.Microsecond),
+	cpu := "?"
+	if g.CPUPercent >= 0 {
+		cpu = fmt.Sprintf("%.0f%%", g.CPUPercent)
+	}
+	return fmt.Sprintf("gen cpu %s of %d%%, sched p99 %v max %v, gc %d (pauses %v, max %v)", cpu, 100*g.Cores,
+		g.SchedLatencyP99.Round(time.Microsecond),
 		g.SchedLatencyMax.Round(time.Microsecond), g.GCCycles, g.GCPauseTotal.Round(time.Microsecond), g.GCPauseMax.Round(time.Microsecond))
 }
 
@@ -33,10 +45,13 @@ var genMetrics = []string{"/gc/cycles/total:gc-cycles", "/sched/pauses/total/gc:
 // genCounters accumulates the generator's runtime histograms over one or
 // more attacks (the segments or tries of one server).
 type genCounters struct {
-	cycles uint64
-	pauses hist
-	sched  hist
-	used   bool
+	cycles  uint64
+	pauses  hist
+	sched   hist
+	used    bool
+	cpu     float64 // seconds
+	wall    time.Duration
+	cpuLost bool // a sample could not read the CPU time
 }
 
 // hist is a runtime histogram's counts and bucket boundaries.
@@ -98,18 +113,34 @@ func (h *hist) sum() time.Duration {
 	return time.Duration(s * 1e9)
 }
 
-// genSample reads the generator's runtime metrics now.
-func genSample() []metrics.Sample {
-	s := make([]metrics.Sample, len(genMetrics))
+// genSample is the generator's runtime metrics and CPU time at one moment.
+type genSample struct {
+	m   []metrics.Sample
+	cpu float64
+	ok  bool // cpu was read
+	at  time.Time
+}
+
+func sampleGenerator() genSample {
+	s := genSample{m: make([]metrics.Sample, len(genMetrics))}
 	for i, name := range genMetrics {
-		s[i].Name = name
+		s.m[i].Name = name
 	}
-	metrics.Read(s)
+	metrics.Read(s.m)
+	s.cpu, s.ok = readCPU(os.Getpid())
+	s.at = time.Now()
 	return s
 }
 
 // add accumulates what happened between two samples.
-func (g *genCounters) add(before, after []metrics.Sample) {
+func (g *genCounters) add(b, a genSample) {
+	if b.ok && a.ok {
+		g.cpu += a.cpu - b.cpu
+		g.wall += a.at.Sub(b.at)
+	} else {
+		g.cpuLost = true
+	}
+	before, after := b.m, a.m
 	if before[0].Value.Kind() != metrics.KindUint64 || before[1].Value.Kind() != metrics.KindFloat64Histogram ||
 		before[2].Value.Kind() != metrics.KindFloat64Histogram {
 		return // a runtime without these metrics
@@ -124,6 +155,10 @@ func (g *genCounters) stats() *GeneratorStats {
 	if !g.used {
 		return nil
 	}
-	return &GeneratorStats{GCCycles: int(g.cycles), GCPauseTotal: g.pauses.sum(), GCPauseMax: g.pauses.quantile(1),
-		SchedLatencyP99: g.sched.quantile(0.99), SchedLatencyMax: g.sched.quantile(1)}
+	st := &GeneratorStats{GCCycles: int(g.cycles), GCPauseTotal: g.pauses.sum(), GCPauseMax: g.pauses.quantile(1),
+		SchedLatencyP99: g.sched.quantile(0.99), SchedLatencyMax: g.sched.quantile(1), Cores: runtime.NumCPU(), CPUPercent: -1}
+	if g.wall > 0 && !g.cpuLost {
+		st.CPUPercent = 100 * g.cpu / g.wall.Seconds()
+	}
+	return st
 }

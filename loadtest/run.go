@@ -155,7 +155,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		}
 		kctx, stopKeepalive := context.WithCancel(ctx)
 		defer stopKeepalive()
-		if cfg.Keepalive {
+		if cfg.Keepalive && name == "registry" {
 			go keepalive(kctx, client, base, cfg, cfg.LeaseTTL/3)
 		}
 		// One client for the warm-up and the measurement: its connections
@@ -193,7 +193,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		}
 		defer func() { client.CloseIdleConnections(); noop.stop() }()
 		logf("no-op twin started on %s (pid %d); both searched rate by rate", noop.base, noop.pid())
-		sides := []*side{{name: "registry", base: base, pid: pid}, {name: "noop", base: noop.base, pid: noop.pid()}}
+		sides := []*side{{name: "registry", base: base, pid: pid, leases: true}, {name: "noop", base: noop.base, pid: noop.pid()}}
 		stop, err := prepare(ctx, client, cfg, scenario, version, sides)
 		defer stop()
 		if err != nil {
@@ -213,7 +213,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		defer func() { client.CloseIdleConnections(); noop.stop() }()
 		logf("no-op twin started on %s (pid %d); %d interleaved rounds", noop.base, noop.pid(), cfg.Rounds)
 		rep.Registry, rep.Noop, err = interleave(ctx, client, cfg, scenario, version, p, logf,
-			&side{name: "registry", base: base, pid: pid}, &side{name: "noop", base: noop.base, pid: noop.pid()})
+			&side{name: "registry", base: base, pid: pid, leases: true}, &side{name: "noop", base: noop.base, pid: noop.pid()})
 		if err != nil {
 			return nil, err
 		}
@@ -246,6 +246,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 type side struct {
 	name, base string
 	pid        int
+	leases     bool // holds the seeded instances, which keepalive renews
 	tr         vegeta.Targeter
 	client     *http.Client // shared by the warm-up and every segment
 	t          *tally
@@ -277,7 +278,7 @@ func prepare(ctx context.Context, client *http.Client, cfg Config, scenario stri
 		sd.tr = tr
 		sd.client, transport = attackClient(cfg)
 		transports = append(transports, transport)
-		if cfg.Keepalive {
+		if cfg.Keepalive && sd.leases {
 			go keepalive(kctx, client, sd.base, cfg, cfg.LeaseTTL/3)
 		}
 		attack(sd.client, sd.name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
