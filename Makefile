@@ -140,7 +140,11 @@ loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI)
 	  rec=$$(sed -n 's/.*"framesReceived": \([0-9]*\).*/\1/p' $$f | tr '\n' ' '); \
 	  [ -n "$$rec" ] && [ "$$exp" = "$$rec" ] && [ "$$(echo $$rec | wc -w)" = 2 ] || \
 	    { echo "loadtest smoke: push ($$lib) lost frames: expected $$exp, received $$rec"; cat $$f; exit 1; }; \
-	done
+	done; \
+	./bin/artemis loadtest -instances 3000 -services 30 -scenario heartbeat -rate 100 -find-max -step 1s -step-factor 2 -max-rate 200 \
+	  -results $$tmp -record=false | tail -1; \
+	f=$$(ls $$tmp/*-heartbeat-findmax.json); \
+	[ "$$(grep -c '"maxRate": 200,' $$f)" = 2 ] || { echo "loadtest smoke: find-max did not reach 200/s on both servers"; cat $$f; exit 1; }
 
 K6_SCRIPTS := register heartbeat service mixed push
 

@@ -156,6 +156,7 @@ func (t *tally) run(client *http.Client, name string, tr vegeta.Targeter, rate i
 	// The generator's own leftovers (seeding, the previous step) are
 	// collected now rather than in the middle of the measurement.
 	runtime.GC()
+	defer pauseGC()()
 	gen := sampleGenerator()
 	defer func() { t.gen.add(gen, sampleGenerator()) }()
 	var first, last time.Time

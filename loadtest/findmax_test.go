@@ -6,6 +6,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"slices"
 	"strings"
@@ -139,6 +141,14 @@ func TestGeneratorHistograms(t *testing.T) {
 	if g == nil || g.SchedLatencyP99 <= 0 || g.SchedLatencyMax < g.SchedLatencyP99 || g.GCPauseMax < 0 || g.CPUPercent <= 0 || g.Cores < 1 {
 		t.Fatalf("the attack reported no usable generator stats: %+v", g)
 	}
+	if g.GCCycles != 0 {
+		t.Fatalf("the generator collected %d times during the attack; its collector is paused then", g.GCCycles)
+	}
+	if percent := debug.SetGCPercent(100); percent < 0 {
+		t.Fatalf("the collector stayed off after the attack")
+	} else {
+		debug.SetGCPercent(percent)
+	}
 }
 
 // TestChildThatDiesIsAnError: a server that exits on its own during a run
@@ -198,5 +208,38 @@ func TestFindMaxRow(t *testing.T) {
 	}
 	if strings.Contains(row, "max rate |") {
 		t.Fatalf("row %q states a ratio of two failed searches", row)
+	}
+}
+
+// TestPauseGC: no collection runs while an attack is paused, nested pauses
+// keep it off until the last one ends, and the collector comes back after.
+func TestPauseGC(t *testing.T) {
+	cycles := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	var sink [][]byte
+	garbage := func() { // 256 MiB in 64 KiB pieces, far past a GOGC=100 trigger
+		for i := range 4096 {
+			sink = append(sink[:0], make([]byte, 64<<10))
+			sink[0][i%len(sink[0])] = 1
+		}
+	}
+	runtime.GC()
+	outer := pauseGC()
+	inner := pauseGC()
+	before := cycles()
+	garbage()
+	inner()
+	garbage()
+	if got := cycles() - before; got != 0 {
+		t.Fatalf("%d collections while paused", got)
+	}
+	outer()
+	before = cycles()
+	garbage()
+	if cycles() == before {
+		t.Fatalf("no collection after the pause ended")
 	}
 }

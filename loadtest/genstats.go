@@ -5,7 +5,11 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -161,4 +165,57 @@ func (g *genCounters) stats() *GeneratorStats {
 		st.CPUPercent = 100 * g.cpu / g.wall.Seconds()
 	}
 	return st
+}
+
+// genHeadroomMax caps the heap an attack may grow by before the generator
+// collects anyway.
+const genHeadroomMax = 8 << 30
+
+// gcPause counts the attacks running with the generator's collector paused.
+var gcPause struct {
+	sync.Mutex
+	n       int
+	percent int
+}
+
+// pauseGC stops the generator's own collections for the length of an
+// attack: vegeta stamps a request before it runs, so a collection that stalls
+// the generator (one core on a small machine) is booked as server latency. A
+// memory limit of the heap now plus a quarter of the memory available (at
+// most 8 GiB) still bounds it; past that the collector runs as usual. The
+// returned resume restores the collector when the last paused attack ends.
+func pauseGC() (resume func()) {
+	gcPause.Lock()
+	defer gcPause.Unlock()
+	if gcPause.n == 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		headroom := min(memAvailable()/4, genHeadroomMax)
+		debug.SetMemoryLimit(int64(ms.HeapSys) + headroom)
+		gcPause.percent = debug.SetGCPercent(-1)
+	}
+	gcPause.n++
+	return func() {
+		gcPause.Lock()
+		defer gcPause.Unlock()
+		if gcPause.n--; gcPause.n == 0 {
+			debug.SetGCPercent(gcPause.percent)
+			debug.SetMemoryLimit(math.MaxInt64)
+		}
+	}
+}
+
+// memAvailable is MemAvailable from /proc/meminfo (1 GiB when unreadable).
+func memAvailable() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemAvailable:" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 1 << 30
 }

@@ -36,6 +36,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.MaxP99, "max-p99", 10*time.Millisecond, "P99 bound of -find-max")
 	fs.DurationVar(&cfg.StepTime, "step", 10*time.Second, "duration of each -find-max step")
 	fs.Float64Var(&cfg.StepFactor, "step-factor", 1.25, "rate multiplier between -find-max steps")
+	fs.IntVar(&cfg.MaxRate, "max-rate", 200_000, "highest rate -find-max tries")
 	fs.IntVar(&cfg.StepTries, "step-tries", 2, "a -find-max rate fails when this many tries in a row fail")
 	fs.BoolVar(&cfg.Noop, "noop", true, "run the same attack against a no-op Hertz server too")
 	fs.BoolVar(&cfg.SeedOnly, "seed-only", false, "seed, report seeding rate, RSS and service.json latency, and stop")
