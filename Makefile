@@ -142,9 +142,10 @@ loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI)
 	    { echo "loadtest smoke: push ($$lib) lost frames: expected $$exp, received $$rec"; cat $$f; exit 1; }; \
 	done; \
 	./bin/artemis loadtest -instances 3000 -services 30 -scenario heartbeat -rate 100 -find-max -step 1s -step-factor 2 -max-rate 200 \
-	  -results $$tmp -record=false | tail -1; \
+	  -results $$tmp -record=false -generator-cpuprofile $$tmp/gen.pprof | tail -1; \
 	f=$$(ls $$tmp/*-heartbeat-findmax.json); \
-	[ "$$(grep -c '"maxRate": 200,' $$f)" = 2 ] || { echo "loadtest smoke: find-max did not reach 200/s on both servers"; cat $$f; exit 1; }
+	[ "$$(grep -c '"maxRate": 200,' $$f)" = 2 ] || { echo "loadtest smoke: find-max did not reach 200/s on both servers"; cat $$f; exit 1; }; \
+	go tool pprof -top bin/artemis $$tmp/gen.pprof | grep -q 'vegeta' || { echo "loadtest smoke: the generator's profile does not show vegeta"; exit 1; }
 
 K6_SCRIPTS := register heartbeat service mixed push
 

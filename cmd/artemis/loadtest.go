@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.ResultsDir, "results", "results", "directory for the JSON report, the HTML plot and README.md")
 	fs.BoolVar(&cfg.Record, "record", true, "append a row to RESULTS/README.md")
 	fs.StringVar(&cfg.Label, "label", "", "note recorded with the run")
+	cpuProfile := fs.String("generator-cpuprofile", "", "write the load generator's own CPU profile here (the server's: make profile)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -59,6 +61,19 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	cfg.Binary = exe
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "artemis loadtest: cannot write the generator's profile:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "artemis loadtest: cannot profile the generator:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := loadtest.Run(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "artemis loadtest:", err)
