@@ -14,7 +14,8 @@ ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 common=(-server-cpus 0-3 -instances 1000000 -services 10000 -results "$out"
   -label "big machine: servers on cores 0-3, generator on $gen; commit ${COMMIT:-unknown}")
 taskset -c "$gen" "$bin" loadtest "${common[@]}" -seed-only
-taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario mixed -rate 20000 -duration 30s
+# Interleaved with the no-op in 6 segments, as make loadtest does.
+taskset -c "$gen" "$bin" loadtest "${common[@]}" -scenario mixed -rate 20000 -duration 60s -rounds 6
 # 10-s steps, each rate run on the registry and on the no-op in turn and
 # failed only by two tries in a row: one stall must not decide a search. Each
 # step reports the server's GC cycles and the generator's own scheduling
