@@ -148,32 +148,24 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		}
 		return r.Attack
 	}))
-	runOn := func(name, base string, pid int) (*Summary, *FindMaxResult, error) {
-		tr, err := targeter(scenario, base, cfg, version)
+	runOn := func(sd *side) (*Summary, *FindMaxResult, error) {
+		// One client for the warm-up and the measurement: its connections
+		// are open when the measurement starts.
+		stop, err := prepare(ctx, client, cfg, scenario, version, []*side{sd})
+		defer stop()
 		if err != nil {
 			return nil, nil, err
 		}
-		kctx, stopKeepalive := context.WithCancel(ctx)
-		defer stopKeepalive()
-		if cfg.Keepalive && name == "registry" {
-			go keepalive(kctx, client, base, cfg, cfg.LeaseTTL/3)
-		}
-		// One client for the warm-up and the measurement: its connections
-		// are open when the measurement starts.
-		hc, transport := attackClient(cfg)
-		defer transport.CloseIdleConnections()
-		attack(hc, name+" warm-up", cfg, tr, min(cfg.Rate, 1000), time.Second, nil)
 		if cfg.FindMax {
-			fm := findMax(ctx, cfg, []*side{{name: name, base: base, pid: pid, tr: tr, client: hc}}, logf)[0]
+			fm := findMax(ctx, cfg, []*side{sd}, logf)[0]
 			return fm.Best, &fm, nil
 		}
-		before := snapshot(ctx, base, pid)
-		gcs := serverGCs(ctx, base)
-		smp := startSampler(pid, cfg.ServerCPUs)
-		s := attack(hc, name, cfg, tr, cfg.Rate, cfg.Duration, p)
+		gcs := serverGCs(ctx, sd.base)
+		smp := startSampler(sd.pid, cfg.ServerCPUs)
+		s := attack(sd.client, sd.name, cfg, sd.tr, cfg.Rate, cfg.Duration, p)
 		s.Server = smp.stop()
 		s.ServerGCs = gcs()
-		s.ServerBefore, s.ServerAfter = before, snapshot(ctx, base, pid)
+		s.ServerBefore, s.ServerAfter = sd.before, snapshot(ctx, sd.base, sd.pid)
 		logf("%s", s.line())
 		return &s, nil, nil
 	}
@@ -222,7 +214,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		return rep, nil
 	}
 	if cfg.Scenario != "noop" {
-		if rep.Registry, rep.RegistryMax, err = runOn("registry", base, pid); err != nil {
+		if rep.Registry, rep.RegistryMax, err = runOn(&side{name: "registry", base: base, pid: pid, leases: true}); err != nil {
 			return nil, err
 		}
 	}
@@ -233,7 +225,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		}
 		defer func() { client.CloseIdleConnections(); noop.stop() }()
 		logf("no-op twin started on %s (pid %d)", noop.base, noop.pid())
-		if rep.Noop, rep.NoopMax, err = runOn("noop", noop.base, noop.pid()); err != nil {
+		if rep.Noop, rep.NoopMax, err = runOn(&side{name: "noop", base: noop.base, pid: noop.pid()}); err != nil {
 			return nil, err
 		}
 	}
