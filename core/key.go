@@ -99,3 +99,16 @@ func asciiEqualFold(a, b string) bool {
 	}
 	return true
 }
+
+// FoldKey returns s with ASCII letters lower-cased: the one case folding of
+// every key in Artemis (service ids, instance keys, subscriptions), on the
+// server and in the SDK. Non-ASCII bytes are kept as they are, so "\u212Aafka"
+// (KELVIN SIGN) and "kafka" are different services, as they are to the core.
+// The result always owns its bytes, even when s is already lower case: it
+// may be kept while s aliases a buffer that is reused.
+func FoldKey(s string) string {
+	if s == "" {
+		return ""
+	}
+	return string(lowerInto(make([]byte, 0, len(s)), s))
+}
