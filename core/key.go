@@ -112,3 +112,7 @@ func FoldKey(s string) string {
 	}
 	return string(lowerInto(make([]byte, 0, len(s)), s))
 }
+
+// AppendFoldKey appends s, folded as FoldKey folds it, to dst: for lookups
+// that must not allocate (m[string(AppendFoldKey(buf[:0], id))]).
+func AppendFoldKey(dst []byte, s string) []byte { return lowerInto(dst, s) }
