@@ -116,3 +116,7 @@ func FoldKey(s string) string {
 // AppendFoldKey appends s, folded as FoldKey folds it, to dst: for lookups
 // that must not allocate (m[string(AppendFoldKey(buf[:0], id))]).
 func AppendFoldKey(dst []byte, s string) []byte { return lowerInto(dst, s) }
+
+// EqualFoldKey reports whether a and b name the same key under FoldKey's
+// folding (ASCII letters only).
+func EqualFoldKey(a, b string) bool { return asciiEqualFold(a, b) }
