@@ -277,20 +277,69 @@ func TestLeaseExpiry(t *testing.T) {
 	})
 }
 
-func TestEvictionIsAtMostOneSecondLate(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := newTestRegistry(t, Config{LeaseTTL: 3 * time.Second})
-		defer r.Close()
-		time.Sleep(123 * time.Millisecond) // not aligned with ticks
-		r.Register([]*Instance{testInstance("svc", "1")}, nil)
-		start := time.Now()
-		for r.Service("svc") != nil {
-			time.Sleep(10 * time.Millisecond)
+// TestEvictionIsAtMostTwoTicksLate tests the promise of Config.EvictionTick
+// and the README: an expired lease is evicted no earlier than its deadline
+// (last registration or heartbeat plus the TTL) and at most two ticks after
+// it, whatever the phase of the registry's ticker, of the registration and
+// of the last heartbeat relative to the tick grid.
+func TestEvictionIsAtMostTwoTicksLate(t *testing.T) {
+	type tc struct {
+		tick, ttl       time.Duration
+		start, register time.Duration // sleeps before New and before Register
+		heartbeat       time.Duration // after Register; 0: none
+	}
+	var cases []tc
+	for _, tick := range []time.Duration{250 * time.Millisecond, 100 * time.Millisecond} {
+		for _, start := range []time.Duration{0, 37 * time.Millisecond} {
+			for _, register := range []time.Duration{0, time.Millisecond, 123 * time.Millisecond, tick - time.Millisecond, tick} {
+				for _, hb := range []time.Duration{0, 1700 * time.Millisecond} {
+					cases = append(cases, tc{tick, 3 * time.Second, start, register, hb})
+				}
+			}
 		}
-		if late := time.Since(start) - 3*time.Second; late < 0 || late > time.Second {
-			t.Fatalf("unexpected eviction lateness %v; want within 0..1s", late)
-		}
-	})
+	}
+	cases = append(cases, tc{250 * time.Millisecond, 1100 * time.Millisecond, 5 * time.Millisecond, 240 * time.Millisecond, 0})
+	for _, c := range cases {
+		name := fmt.Sprintf("tick=%v/ttl=%v/start=%v/register=%v/heartbeat=%v", c.tick, c.ttl, c.start, c.register, c.heartbeat)
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				time.Sleep(c.start)
+				r := newTestRegistry(t, Config{LeaseTTL: c.ttl, EvictionTick: c.tick})
+				defer r.Close()
+				time.Sleep(c.register)
+				inst := testInstance("svc", "1")
+				r.Register([]*Instance{inst}, nil)
+				v := r.Version()
+				renewed := time.Now()
+				if c.heartbeat > 0 {
+					time.Sleep(c.heartbeat)
+					if failed := r.Heartbeat([]*Instance{inst}, nil); len(failed) != 0 {
+						t.Fatalf("unexpected heartbeat failure: %v", errorsOf(failed))
+					}
+					renewed = time.Now()
+				}
+				deadline := renewed.Add(c.ttl)
+				time.Sleep(time.Until(deadline) - time.Millisecond)
+				synctest.Wait()
+				if got := instanceIDs(r.Service("svc")); len(got) != 1 || r.Stats().Evictions != 0 {
+					t.Fatalf("evicted before its deadline: instances %v, %d evictions, 1 ms before the deadline", got, r.Stats().Evictions)
+				}
+				time.Sleep(time.Until(deadline.Add(2*c.tick)) + time.Millisecond)
+				synctest.Wait()
+				if got := instanceIDs(r.Service("svc")); len(got) != 0 || r.Stats().Evictions != 1 {
+					t.Fatalf("not evicted two ticks after its deadline: instances %v, %d evictions", got, r.Stats().Evictions)
+				}
+				changes, _, err := r.ChangesSince(v, nil)
+				if err != nil || len(changes) != 1 || changes[0].Type != ChangeDelete {
+					t.Fatalf("unexpected changes %v, %v; want one delete", changes, err)
+				}
+				late := time.Duration(changes[0].Time-deadline.UnixMilli()) * time.Millisecond
+				if late < 0 || late > 2*c.tick {
+					t.Fatalf("unexpected eviction lateness %v; want within 0..%v (two ticks)", late, 2*c.tick)
+				}
+			})
+		})
+	}
 }
 
 func TestExpiredHeartbeatFails(t *testing.T) {
