@@ -2,13 +2,10 @@ package server
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/bytedance/sonic"
@@ -27,10 +24,11 @@ var jsonSorted = sonic.Config{SortMapKeys: true}.Froze()
 const contentTypeJSON = "application/json; charset=utf-8"
 
 // apiError is a request the server refuses as a whole: HTTP status plus a
-// bad-request responseStatus.
+// fail responseStatus whose errorCode is errCode (bad-request when empty).
 type apiError struct {
-	code int
-	msg  string
+	code    int
+	errCode string
+	msg     string
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -43,63 +41,19 @@ var errEmptyBody = errors.New("empty body")
 func (s *Server) body(c *app.RequestContext) ([]byte, func(), *apiError) {
 	raw := c.Request.Body()
 	if len(raw) > s.cfg.MaxBodyBytes {
-		return nil, nil, &apiError{413, fmt.Sprintf("body of %d bytes exceeds the limit of %d", len(raw), s.cfg.MaxBodyBytes)}
+		return nil, nil, &apiError{code: 413, msg: fmt.Sprintf("body of %d bytes exceeds the limit of %d", len(raw), s.cfg.MaxBodyBytes)}
 	}
 	enc := c.Request.Header.Peek("Content-Encoding")
 	if len(enc) == 0 || bytes.EqualFold(enc, []byte("identity")) {
 		return raw, noRelease, nil
 	}
 	if !bytes.EqualFold(enc, []byte("gzip")) && !bytes.EqualFold(enc, []byte("x-gzip")) {
-		return nil, nil, &apiError{400, fmt.Sprintf("unsupported Content-Encoding %q; use gzip or none", enc)}
+		return nil, nil, &apiError{code: 400, msg: fmt.Sprintf("unsupported Content-Encoding %q; use gzip or none", enc)}
 	}
-	buf := acquireBuffer()
-	release := func() { releaseBuffer(buf) }
-	if err := s.inflate(buf, raw); err != nil {
-		release()
-		return nil, nil, err
-	}
-	return buf.Bytes(), release, nil
+	return s.inflate(raw)
 }
 
 func noRelease() {}
-
-var gzipReaders sync.Pool
-
-// inflate decompresses raw into buf, refusing more than MaxInflatedBytes.
-func (s *Server) inflate(buf *bytes.Buffer, raw []byte) *apiError {
-	zr, _ := gzipReaders.Get().(*gzip.Reader)
-	var err error
-	if zr == nil {
-		zr, err = gzip.NewReader(bytes.NewReader(raw))
-	} else {
-		err = zr.Reset(bytes.NewReader(raw))
-	}
-	if err != nil {
-		return &apiError{400, fmt.Sprintf("cannot read gzip body: %v", err)}
-	}
-	defer gzipReaders.Put(zr)
-	limit := int64(s.cfg.MaxInflatedBytes)
-	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return &apiError{400, fmt.Sprintf("cannot inflate gzip body: %v", err)}
-	}
-	if n > limit {
-		return &apiError{413, fmt.Sprintf("inflated body exceeds the limit of %d bytes", limit)}
-	}
-	return nil
-}
-
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func acquireBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
-
-// releaseBuffer returns buf to the pool unless it grew past 1 MiB.
-func releaseBuffer(buf *bytes.Buffer) {
-	if buf.Cap() <= 1<<20 {
-		buf.Reset()
-		buffers.Put(buf)
-	}
-}
 
 // decode reads the (possibly gzip) body into v. An empty body decodes to the
 // zero value when allowEmpty is set. On failure it has answered the request
@@ -115,14 +69,14 @@ func (s *Server) decode(c *app.RequestContext, v any, allowEmpty bool) (func(), 
 			return release, true
 		}
 		release()
-		writeError(c, &apiError{400, "cannot decode request: " + errEmptyBody.Error()})
+		writeError(c, &apiError{code: 400, msg: "cannot decode request: " + errEmptyBody.Error()})
 		return nil, false
 	}
 	// UnmarshalFromString over a no-copy view: sonic's Unmarshal would copy
 	// the whole body first. Decoded strings alias b, which lives until release.
 	if err := json.UnmarshalFromString(b2s(b), v); err != nil {
 		release()
-		writeError(c, &apiError{400, "cannot decode request: " + shortError(err)})
+		writeError(c, &apiError{code: 400, msg: "cannot decode request: " + shortError(err)})
 		return nil, false
 	}
 	return release, true
@@ -139,7 +93,11 @@ func shortError(err error) string {
 }
 
 func writeError(c *app.RequestContext, e *apiError) {
-	writeJSON(c, e.code, statusOnly{failStatus(codeBadRequest, e.msg)})
+	code := e.errCode
+	if code == "" {
+		code = codeBadRequest
+	}
+	writeJSON(c, e.code, statusOnly{failStatus(code, e.msg)})
 }
 
 // writeJSON encodes v as the response body.

@@ -136,6 +136,9 @@ func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		descWSConns, descPushed, descDropped, descKicked} {
 		ch <- d
 	}
+	for _, m := range limitMetrics {
+		ch <- m.desc
+	}
 }
 
 func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -168,6 +171,34 @@ func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for op, lm := range sc.s.limiters {
 		ch <- prometheus.MustNewConstMetric(descRateLimited, prometheus.CounterValue, float64(lm.count()), opNames[op])
 	}
+	for _, m := range limitMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(sc.s))
+	}
+}
+
+// limitMetric exports what a client can make the node hold, against its
+// limit, and what the limit refused.
+type limitMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(s *Server) float64
+}
+
+func newLimitMetric(name, help string, kind prometheus.ValueType, value func(s *Server) float64) limitMetric {
+	return limitMetric{prometheus.NewDesc(name, help, nil, nil), kind, value}
+}
+
+var limitMetrics = []limitMetric{
+	newLimitMetric("artemis_inflating_bytes", "Bytes reserved for gzip bodies being inflated; bounded by server.maxInflatingBytes.", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.inflating.inUse.Load()) }),
+	newLimitMetric("artemis_inflate_refused_total", "Gzip bodies answered 503 for want of room in server.maxInflatingBytes.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.inflating.refused.Load()) }),
+	newLimitMetric("artemis_ws_subscriptions", "Services followed, over every WebSocket session.", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.hub.subCount.Load()) }),
+	newLimitMetric("artemis_ws_subscription_bytes", "Bytes held for subscriptions (ids and bookkeeping); bounded by push.maxSubscriptionBytes.",
+		prometheus.GaugeValue, func(s *Server) float64 { return float64(s.hub.subBytes.Load()) }),
+	newLimitMetric("artemis_ws_subscriptions_refused_total", "Subscriptions refused (session closed with 1008): too many, id too long, or the node's budget spent.",
+		prometheus.CounterValue, func(s *Server) float64 { return float64(s.hub.subRefused.Load()) }),
 }
 
 func boolFloat(b bool) float64 {

@@ -22,13 +22,14 @@ import (
 
 // Defaults of PushConfig.
 const (
-	defaultSendQueue       = 256
-	defaultPingInterval    = 30 * time.Second
-	defaultPongWait        = 75 * time.Second
-	defaultWriteWait       = 10 * time.Second
-	defaultSessionLifetime = 30 * time.Minute
-	maxOverflows           = 3
-	overflowWindow         = time.Minute
+	defaultSendQueue            = 256
+	defaultPingInterval         = 30 * time.Second
+	defaultPongWait             = 75 * time.Second
+	defaultWriteWait            = 10 * time.Second
+	defaultSessionLifetime      = 30 * time.Minute
+	defaultMaxSubscriptionBytes = 64 << 20
+	maxOverflows                = 3
+	overflowWindow              = time.Minute
 )
 
 // PushConfig configures WebSocket sessions. Zero fields take defaults.
@@ -48,6 +49,10 @@ type PushConfig struct {
 	// SessionLifetime closes a session after this long (30 min), so clients
 	// reconnect and spread over the nodes again.
 	SessionLifetime time.Duration
+	// MaxSubscriptionBytes bounds the bytes of subscribed service ids (and
+	// their bookkeeping) over every session of the node (64 MiB); a
+	// subscription over it closes its session with 1008.
+	MaxSubscriptionBytes int
 }
 
 func (c PushConfig) withDefaults() PushConfig {
@@ -68,6 +73,9 @@ func (c PushConfig) withDefaults() PushConfig {
 	}
 	if c.SessionLifetime <= 0 {
 		c.SessionLifetime = defaultSessionLifetime
+	}
+	if c.MaxSubscriptionBytes <= 0 {
+		c.MaxSubscriptionBytes = defaultMaxSubscriptionBytes
 	}
 	return c
 }
@@ -92,16 +100,19 @@ type hub struct {
 	all       map[*session]struct{}            // guarded by mu
 	sessions  map[*session]struct{}            // every open session; guarded by mu
 
-	conns    [numWSKinds]atomic.Int64
-	pushed   atomic.Int64 // frames queued to subscribers
-	dropped  atomic.Int64 // subscribers that fell behind (sent a reload)
-	kicked   atomic.Int64 // subscribers disconnected for falling behind again
-	reloads  atomic.Int64 // times the hub itself fell behind the change log
-	latency  func(seconds float64)
-	prepare  func(payload []byte) []byte // what a transport writes for a text message
-	done     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	conns      [numWSKinds]atomic.Int64
+	pushed     atomic.Int64 // frames queued to subscribers
+	dropped    atomic.Int64 // subscribers that fell behind (sent a reload)
+	kicked     atomic.Int64 // subscribers disconnected for falling behind again
+	reloads    atomic.Int64 // times the hub itself fell behind the change log
+	subCount   atomic.Int64 // subscriptions of every session; written under mu
+	subBytes   atomic.Int64 // what they hold (ids and overhead); written under mu
+	subRefused atomic.Int64 // subscriptions refused
+	latency    func(seconds float64)
+	prepare    func(payload []byte) []byte // what a transport writes for a text message
+	done       chan struct{}
+	stopOnce   sync.Once
+	wg         sync.WaitGroup
 }
 
 func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
@@ -165,10 +176,10 @@ func (h *hub) run(version int64) {
 // the all-changes subscribers. A change nobody follows is not encoded (the
 // core encodes on first use; services-delta.json may never ask).
 func (h *hub) publish(c *core.Change) {
-	key := strings.ToLower(c.ServiceID)
+	var buf [256]byte
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	subs := h.byService[key]
+	subs := h.byService[string(core.AppendFoldKey(buf[:0], c.ServiceID))]
 	if len(subs) == 0 && len(h.all) == 0 {
 		return
 	}
@@ -257,7 +268,9 @@ func (h *hub) remove(s *session) {
 	h.mu.Lock()
 	delete(h.sessions, s)
 	delete(h.all, s)
-	for key := range s.services {
+	for key, id := range s.services {
+		h.subBytes.Add(-subscriptionCost(key, id))
+		h.subCount.Add(-1)
 		if subs := h.byService[key]; subs != nil {
 			delete(subs, s)
 			if len(subs) == 0 {
@@ -272,26 +285,69 @@ func (h *hub) remove(s *session) {
 // maxSubscriptions bounds the services one session may follow.
 const maxSubscriptions = 10_000
 
-// subscribe adds a service to s's subscriptions; false when s already
-// follows maxSubscriptions services.
-func (h *hub) subscribe(s *session, serviceID string) bool {
-	key := strings.ToLower(serviceID)
+// subscriptionOverhead is what one subscription costs beyond its id's
+// bytes (two map entries and a string header), for MaxSubscriptionBytes.
+const subscriptionOverhead = 96
+
+// Why subscribe refuses a subscription; the session is closed with 1008.
+const (
+	refuseTooMany   = "too many subscriptions on one session"
+	refuseTooLong   = "serviceId longer than 1024 bytes"
+	refuseNodeQuota = "the node's subscription budget is spent"
+)
+
+// subscribe adds a service to s's subscriptions. It returns why it refused,
+// or "" when s follows the service. serviceID may alias a reused buffer:
+// what the hub keeps is copied.
+func (h *hub) subscribe(s *session, serviceID string) string {
+	why := h.trySubscribe(s, serviceID)
+	if why != "" {
+		h.subRefused.Add(1)
+	}
+	return why
+}
+
+func (h *hub) trySubscribe(s *session, serviceID string) string {
+	if len(serviceID) > core.MaxFieldLen {
+		return refuseTooLong
+	}
+	var buf [256]byte
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := s.services[key]; ok {
-		return true
+	if _, ok := s.services[string(core.AppendFoldKey(buf[:0], serviceID))]; ok {
+		return ""
 	}
 	if len(s.services) >= maxSubscriptions {
-		return false
+		return refuseTooMany
 	}
-	s.services[key] = serviceID
+	key := core.FoldKey(serviceID) // owns its bytes
+	id := key
+	if id != serviceID {
+		id = strings.Clone(serviceID)
+	}
+	cost := subscriptionCost(key, id)
+	if h.subBytes.Load()+cost > int64(h.cfg.MaxSubscriptionBytes) {
+		return refuseNodeQuota
+	}
+	h.subBytes.Add(cost)
+	h.subCount.Add(1)
+	s.services[key] = id
 	subs := h.byService[key]
 	if subs == nil {
 		subs = map[*session]struct{}{}
 		h.byService[key] = subs
 	}
 	subs[s] = struct{}{}
-	return true
+	return ""
+}
+
+// subscriptionCost is what subscribe charged for key -> id.
+func subscriptionCost(key, id string) int64 {
+	cost := int64(len(key) + subscriptionOverhead)
+	if id != key {
+		cost += int64(len(id))
+	}
+	return cost
 }
 
 // reloadFrame encodes the reload change of a service (contract: a

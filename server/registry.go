@@ -105,7 +105,7 @@ func (s *Server) serveBatch(c *app.RequestContext, op batchOp, keysOnly bool) {
 	}
 	defer release()
 	if n := max(len(b.req.Instances), len(b.keys.Instances)); n > s.cfg.MaxInstancesPerRequest {
-		writeError(c, &apiError{413, fmt.Sprintf("%d instances in one request; at most %d", n, s.cfg.MaxInstancesPerRequest)})
+		writeError(c, &apiError{code: 413, msg: fmt.Sprintf("%d instances in one request; at most %d", n, s.cfg.MaxInstancesPerRequest)})
 		return
 	}
 	insts := b.req.Instances

@@ -24,6 +24,7 @@ const (
 	defaultAddr                   = "127.0.0.1:8080"
 	defaultMaxBodyBytes           = 8 << 20
 	defaultMaxInflatedBytes       = 32 << 20
+	defaultMaxInflatingBytes      = 128 << 20
 	defaultMaxHeaderBytes         = 16 << 10
 	defaultMaxInstancesPerRequest = 10_000
 	defaultReadTimeout            = 30 * time.Second
@@ -47,6 +48,11 @@ type Config struct {
 	MaxBodyBytes int
 	// MaxInflatedBytes caps a gzip request body after inflation (32 MiB).
 	MaxInflatedBytes int
+	// MaxInflatingBytes bounds the bytes of gzip bodies being inflated at
+	// once over the node (128 MiB; raised to twice MaxInflatedBytes+1 if
+	// lower, so one body can always grow); a body that cannot get room
+	// within a second is answered 503 service-unavailable.
+	MaxInflatingBytes int
 	// MaxHeaderBytes caps the request header (16 KiB).
 	MaxHeaderBytes int
 	// MaxInstancesPerRequest caps the instances of one registry request
@@ -85,6 +91,10 @@ func (c Config) withDefaults() Config {
 	if c.MaxInflatedBytes <= 0 {
 		c.MaxInflatedBytes = defaultMaxInflatedBytes
 	}
+	if c.MaxInflatingBytes <= 0 {
+		c.MaxInflatingBytes = defaultMaxInflatingBytes
+	}
+	c.MaxInflatingBytes = max(c.MaxInflatingBytes, 2*(c.MaxInflatedBytes+1))
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
@@ -122,18 +132,19 @@ type Server struct {
 	log  *slog.Logger
 	node nodeStatus
 
-	up       atomic.Bool // serving; false while starting and shutting down
-	panics   atomic.Int64
-	limiters [numOps]*limiter
-	metrics  *metrics
-	errLog   *rateLimitedLog
-	hub      *hub
+	up        atomic.Bool // serving; false while starting and shutting down
+	panics    atomic.Int64
+	limiters  [numOps]*limiter
+	metrics   *metrics
+	errLog    *rateLimitedLog
+	hub       *hub
+	inflating *inflateBudget
 }
 
 // New returns a server for reg; Run starts it.
 func New(reg *core.Registry, cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger}
+	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger, inflating: newInflateBudget(cfg.MaxInflatingBytes)}
 	for op, l := range cfg.RateLimits.byOp() {
 		s.limiters[op] = newLimiter(l)
 	}

@@ -14,12 +14,20 @@ import (
 // Status and cluster endpoints (contract section 5). This node is a cluster
 // of one until replication exists.
 
-// decodeOptional decodes a POST body that may be empty; GET requests have none.
-func (s *Server) decodeOptional(c *app.RequestContext, v any) bool {
+// decodeOptional decodes a POST body that may be empty; GET requests have
+// none. Strings decoded into v alias the body, which lives until release:
+// call it once v is no longer used.
+func (s *Server) decodeOptional(c *app.RequestContext, v any) (release func(), ok bool) {
 	if c.IsGet() {
-		return true
+		return noRelease, true
 	}
-	release, ok := s.decode(c, v, true)
+	return s.decode(c, v, true)
+}
+
+// decodeNothing checks a POST body that carries nothing the handler uses.
+func (s *Server) decodeNothing(c *app.RequestContext) bool {
+	var req struct{}
+	release, ok := s.decodeOptional(c, &req)
 	if ok {
 		release()
 	}
@@ -35,15 +43,13 @@ func (s *Server) currentNode() nodeStatus {
 }
 
 func (s *Server) nodeStatus(_ context.Context, c *app.RequestContext) {
-	var req struct{}
-	if s.decodeOptional(c, &req) {
+	if s.decodeNothing(c) {
 		writeJSON(c, 200, nodeStatusResponse{NodeStatus: s.currentNode(), ResponseStatus: okStatus})
 	}
 }
 
 func (s *Server) clusterStatus(_ context.Context, c *app.RequestContext) {
-	var req struct{}
-	if s.decodeOptional(c, &req) {
+	if s.decodeNothing(c) {
 		writeJSON(c, 200, clusterStatusResponse{NodeCount: 1, NodesStatus: []nodeStatus{s.currentNode()}, ResponseStatus: okStatus})
 	}
 }
@@ -52,8 +58,12 @@ func (s *Server) leases(_ context.Context, c *app.RequestContext) {
 	var req leasesRequest
 	if c.IsGet() {
 		req.ServiceIDs = append(queryValues(c, "appIds"), queryValues(c, "serviceIds")...)
-	} else if !s.decodeOptional(c, &req) {
-		return
+	} else {
+		release, ok := s.decodeOptional(c, &req)
+		if !ok {
+			return
+		}
+		defer release() // req.ServiceIDs alias the body
 	}
 	st := s.reg.Stats()
 	resp := leasesResponse{
@@ -78,8 +88,7 @@ func (s *Server) leases(_ context.Context, c *app.RequestContext) {
 }
 
 func (s *Server) config(_ context.Context, c *app.RequestContext) {
-	var req struct{}
-	if !s.decodeOptional(c, &req) {
+	if !s.decodeNothing(c) {
 		return
 	}
 	rc := s.reg.Config()
@@ -109,8 +118,7 @@ func (s *Server) config(_ context.Context, c *app.RequestContext) {
 }
 
 func (s *Server) deployment(_ context.Context, c *app.RequestContext) {
-	var req struct{}
-	if !s.decodeOptional(c, &req) {
+	if !s.decodeNothing(c) {
 		return
 	}
 	host, _ := os.Hostname()
@@ -128,10 +136,14 @@ func (s *Server) upNodes(_ context.Context, c *app.RequestContext) {
 	if c.IsGet() {
 		req.RegionID = string(queryValue(c, "regionId"))
 		req.ZoneID = string(queryValue(c, "zoneId"))
-	} else if !s.decodeOptional(c, &req) {
-		return
+	} else {
+		release, ok := s.decodeOptional(c, &req)
+		if !ok {
+			return
+		}
+		defer release() // req.RegionID aliases the body
 	}
-	if !s.up.Load() || (req.RegionID != "" && !strings.EqualFold(req.RegionID, s.reg.Region())) {
+	if !s.up.Load() || (req.RegionID != "" && !core.EqualFoldKey(req.RegionID, s.reg.Region())) {
 		writeJSON(c, 200, nodesResponse{Nodes: []serviceNode{}, ResponseStatus: failStatus(codeDataNotFound, "no node is up in region "+req.RegionID)})
 		return
 	}

@@ -98,8 +98,11 @@ func (s *Server) onMessage(ss *session, msg []byte) []byte {
 		return s.wsHeartbeat(msg)
 	case wsInstanceChange:
 		var dc discoveryConfig
-		if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" && !s.hub.subscribe(ss, dc.ServiceID) {
-			ss.end(closePolicyViolation, "too many subscriptions on one session")
+		// dc.ServiceID aliases msg, which the reader reuses: the hub copies it.
+		if err := json.UnmarshalFromString(b2s(msg), &dc); err == nil && dc.ServiceID != "" {
+			if why := s.hub.subscribe(ss, dc.ServiceID); why != "" {
+				ss.end(closePolicyViolation, why)
+			}
 		}
 	}
 	return nil

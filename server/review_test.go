@@ -1,0 +1,187 @@
+package server
+
+import (
+	"bytes"
+	stdjson "encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Regression tests of the defects a review found (issue 10), one per
+// defect, each failing before its fix.
+
+// subscriptions lists the hub's subscription keys of ss, and every key of
+// byService, under the hub's lock.
+func hubKeys(s *Server) []string {
+	s.hub.mu.RLock()
+	defer s.hub.mu.RUnlock()
+	var keys []string
+	for k := range s.hub.byService {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// A session that subscribes to two services in two messages gets the
+// changes of both (the second message must not overwrite the first id),
+// and a closed session leaves nothing in the hub.
+func TestSubscriptionsOwnTheirIDs(t *testing.T) {
+	eachLibrary(t, Config{}, func(t *testing.T, s *Server, base string) {
+		sub := dial(t, base, "/ws/discovery/instance-change")
+		sub.WriteMessage(websocket.TextMessage, []byte(`{"serviceId":"svc-aa"}`))
+		sub.WriteMessage(websocket.TextMessage, []byte(`{"serviceId":"svc-bb"}`))
+		waitFor(t, func() bool { return len(hubKeys(s)) == 2 }, "two subscriptions")
+		// A third message of the same length must not change the keys.
+		sub.WriteMessage(websocket.TextMessage, []byte(`{"serviceId":"svc-bb"}`))
+		sub.WriteMessage(websocket.TextMessage, []byte(`{"serviceId":"xxx-xx"}`))
+		waitFor(t, func() bool { return len(hubKeys(s)) == 3 }, "three subscriptions")
+		keys := strings.Join(sortedStrings(hubKeys(s)), ",")
+		if keys != "svc-aa,svc-bb,xxx-xx" {
+			t.Fatalf("unexpected subscription keys %q; want svc-aa,svc-bb,xxx-xx", keys)
+		}
+		httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst("svc-aa", "a1")+`]}`)
+		httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst("svc-bb", "b1")+`]}`)
+		var got []string
+		for range 2 {
+			c, ok := next(t, sub, 2*time.Second)
+			if !ok {
+				t.Fatalf("subscriber got only %v; want changes of svc-aa and svc-bb", got)
+			}
+			got = append(got, c.Instance.ServiceID+"/"+c.Instance.InstanceID)
+		}
+		if strings.Join(got, ",") != "svc-aa/a1,svc-bb/b1" {
+			t.Fatalf("unexpected changes %v; want svc-aa/a1,svc-bb/b1", got)
+		}
+		sub.Close()
+		waitFor(t, func() bool { return len(hubKeys(s)) == 0 }, "the closed session's subscriptions removed")
+	})
+}
+
+func sortedStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	slices.Sort(out)
+	return out
+}
+
+// A subscribed serviceId is at most core.MaxFieldLen bytes, and the
+// subscriptions of every session together hold at most
+// MaxSubscriptionBytes; over either, the session is closed with 1008 and
+// nothing is kept. Closing sessions gives the budget back.
+func TestSubscriptionBounds(t *testing.T) {
+	const budget = 4 * (1024 + subscriptionOverhead)
+	s := newTestServer(t, Config{Push: PushConfig{MaxSubscriptionBytes: budget}})
+	open := func() (*session, *fakeTransport) {
+		tr := &fakeTransport{}
+		ss := s.hub.newSession(wsInstanceChange, tr)
+		s.hub.add(ss)
+		return ss, tr
+	}
+	sub := func(ss *session, id string) { s.onMessage(ss, []byte(`{"serviceId":"`+id+`"}`)) }
+	closedWith := func(tr *fakeTransport, what string) {
+		t.Helper()
+		waitFor(t, tr.isClosed, what)
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if tr.closeCode != closePolicyViolation {
+			t.Fatalf("%s: closed with %d; want %d", what, tr.closeCode, closePolicyViolation)
+		}
+	}
+
+	long, longT := open()
+	sub(long, strings.Repeat("x", 1025))
+	closedWith(longT, "a session subscribing a 1,025-byte id")
+	if n := len(long.services); n != 0 {
+		t.Fatalf("the refused id was kept: %d subscriptions", n)
+	}
+	s.hub.remove(long)
+
+	var sessions []*session
+	for i := range 4 { // exactly the budget: four 1,024-byte ids
+		ss, tr := open()
+		sub(ss, strings.Repeat(string(rune('a'+i)), 1024))
+		if tr.isClosed() {
+			t.Fatalf("subscription %d within the budget refused", i)
+		}
+		sessions = append(sessions, ss)
+	}
+	if got := s.hub.subBytes.Load(); got != budget {
+		t.Fatalf("unexpected subscription bytes %d; want %d", got, budget)
+	}
+	over, overT := open()
+	sub(over, "one-byte-too-many")
+	closedWith(overT, "a subscription over the node's budget")
+	s.hub.remove(over)
+	if got := s.hub.subRefused.Load(); got != 2 {
+		t.Fatalf("unexpected refused count %d; want 2", got)
+	}
+	for _, ss := range sessions {
+		s.hub.remove(ss)
+	}
+	if b, n := s.hub.subBytes.Load(), s.hub.subCount.Load(); b != 0 || n != 0 {
+		t.Fatalf("subscriptions left after every session closed: %d bytes, %d", b, n)
+	}
+}
+
+func postGzip(t testing.TB, url string, body []byte) (int, string) {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Concurrent gzip leases.json and up-*-nodes.json callers each get the
+// answer to their own request: the decoded ids must not alias an inflate
+// buffer that another request refills.
+func TestGzipStatusBodiesOwnTheirIDs(t *testing.T) {
+	_, base := startLoopback(t, Config{})
+	const services = 16
+	for i := range services {
+		id := fmt.Sprintf("svc-%02d", i)
+		httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst(id, "i1")+`]}`)
+	}
+	var wrong atomic.Int64
+	var wg sync.WaitGroup
+	for i := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("svc-%02d", i)
+			body := []byte(gzipped(`{"serviceIds":["` + id + `"]}`))
+			for range 60 {
+				code, out := postGzip(t, base+"/api/status/leases.json", body)
+				var resp struct{ Leases map[string]any }
+				if err := stdjson.Unmarshal([]byte(out), &resp); code != 200 || err != nil {
+					t.Errorf("leases.json answered %d %q", code, out)
+					return
+				}
+				if _, ok := resp.Leases[id]; !ok || len(resp.Leases) != 1 {
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := wrong.Load(); n != 0 {
+		t.Fatalf("%d of %d gzip leases.json answers were for another request's services", n, services*60)
+	}
+	for _, path := range []string{"/api/cluster/up-registry-nodes.json", "/api/cluster/up-discovery-nodes.json"} {
+		if code, out := postGzip(t, base+path, []byte(gzipped(`{"regionId":"sha"}`))); code != 200 || !strings.Contains(out, `"errorCode":"success"`) {
+			t.Fatalf("gzip %s of this node's region answered %d %s; want success", path, code, out)
+		}
+	}
+}
