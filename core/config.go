@@ -56,7 +56,12 @@ type SelfPreservationConfig struct {
 	MinPeak int64
 	// Threshold is the fraction of the peak under which eviction stops (0.85).
 	Threshold float64
-	// PeakDecay is how long a peak holds before it decays to the current count (10 min).
+	// PeakDecay is how long a peak holds before it decays to the current
+	// count (10 min). It decays only while eviction is allowed, so the peak
+	// follows a fleet that shrinks slowly while protection lasts as long as
+	// an outage does; the exception is protection with nothing to protect
+	// (no more than 1-Threshold of the leases expired and renewals steady
+	// for a lease TTL: instances left on purpose), which may decay too.
 	PeakDecay time.Duration
 }
 

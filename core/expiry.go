@@ -119,11 +119,13 @@ func (r *Registry) run() {
 
 // tick is one round of the eviction goroutine.
 func (r *Registry) tick(now int64) {
-	var renewals int64
+	var renewals, instances, held int64
 	for i := range r.shards {
 		renewals += r.shards[i].renewals.Load()
+		instances += r.shards[i].count.Load()
+		held += r.shards[i].held.Load()
 	}
-	evict := r.sp.update(renewals, now)
+	evict := r.sp.update(renewals, instances, held, now)
 	var evicted int64
 	for i := range r.shards {
 		evicted += r.sweep(&r.shards[i], now, evict)
@@ -135,12 +137,24 @@ func (r *Registry) tick(now int64) {
 // selfPreservation counts renewals over a sliding window and decides whether
 // expired leases may be evicted (contract section 6). Only the eviction
 // goroutine writes it; the atomics publish its state to Stats.
+//
+// The peak decays to the current count PeakDecay after it was set, but only
+// while eviction is allowed (Java resets the peak only while safe): a peak
+// that decayed during an outage would end the outage's own protection and
+// evict everything it kept. So protection lasts as long as the outage.
+// The one exception is protection with nothing to protect (see settled).
 type selfPreservation struct {
 	cfg       SelfPreservationConfig
 	slots     []int64 // renewals per tick over the window, a ring
 	idx       int
 	lastTotal int64
+	lastTick  int64 // tick (epoch ms / tickMs) the window was last advanced to
+	tickMs    int64
 	decayMs   int64
+	// settleMs, quietSince and quietCur: see settled.
+	settleMs   int64
+	quietSince int64
+	quietCur   int64
 
 	current atomic.Int64 // renewals in the window
 	peak    atomic.Int64
@@ -148,38 +162,88 @@ type selfPreservation struct {
 	active  atomic.Bool  // eviction is suspended
 }
 
-func (sp *selfPreservation) init(cfg SelfPreservationConfig, tick time.Duration, now int64) {
+func (sp *selfPreservation) init(cfg SelfPreservationConfig, ttl, tick time.Duration, now int64) {
 	sp.cfg = cfg
 	sp.slots = make([]int64, max(1, int(cfg.Window/tick)))
+	sp.tickMs = tick.Milliseconds()
+	sp.lastTick = now / sp.tickMs
 	sp.decayMs = cfg.PeakDecay.Milliseconds()
+	// A lease that stops renewing is held at most two ticks after its
+	// deadline, and update sees the count one tick later.
+	sp.settleMs = ttl.Milliseconds() + 4*sp.tickMs
+	sp.quietSince = now
 	sp.peakAt.Store(now)
 }
 
 // update folds the renewal total into the window and reports whether
-// expired leases may be evicted now.
-func (sp *selfPreservation) update(total, now int64) bool {
+// expired leases may be evicted now. instances and held are the numbers of
+// leases and of expired leases kept by self-preservation.
+func (sp *selfPreservation) update(total, instances, held, now int64) bool {
+	cur := sp.count(total, now)
+	sp.current.Store(cur)
+	peak := sp.peak.Load()
+	if cur > peak {
+		peak = cur
+		sp.peak.Store(peak)
+		sp.peakAt.Store(now)
+	}
+	protect := sp.protects(cur, peak)
+	if sp.settled(protect, cur, instances, held, now) && now-sp.peakAt.Load() >= sp.decayMs {
+		peak = cur
+		sp.peak.Store(peak)
+		sp.peakAt.Store(now)
+		protect = sp.protects(cur, peak)
+	}
+	sp.active.Store(protect)
+	return !protect
+}
+
+// protects reports whether cur renewals against peak suspend eviction.
+func (sp *selfPreservation) protects(cur, peak int64) bool {
+	return !sp.cfg.Disabled && peak >= sp.cfg.MinPeak && float64(cur) < sp.cfg.Threshold*float64(peak)
+}
+
+// count folds the renewal total into the window and returns the renewals in
+// it. The window advances by the ticks that really passed, not by one per
+// call, and the renewals since the last call are spread evenly over them:
+// the ticker drops ticks when a round runs long, and a window that spanned
+// more than Window, or kept a stall's renewals in one slot, would overstate
+// renewals and end protection for the round that evicts. After a pause or a
+// clock step longer than the window, the window holds only its share of
+// the renewals. A call that comes early, or a clock stepped back, advances
+// it by one tick, as before.
+func (sp *selfPreservation) count(total, now int64) int64 {
 	delta := total - sp.lastTotal
 	sp.lastTotal = total
-	sp.idx = (sp.idx + 1) % len(sp.slots)
-	sp.slots[sp.idx] = delta
+	steps := max(1, now/sp.tickMs-sp.lastTick)
+	sp.lastTick += steps
+	per := delta / steps
+	for range min(steps, int64(len(sp.slots))) {
+		sp.idx = (sp.idx + 1) % len(sp.slots)
+		sp.slots[sp.idx] = per
+	}
+	sp.slots[sp.idx] += delta - per*steps
 	var cur int64
 	for _, v := range sp.slots {
 		cur += v
 	}
-	sp.current.Store(cur)
-	peak := sp.peak.Load()
-	switch {
-	case cur > peak:
-		sp.peak.Store(cur)
-		sp.peakAt.Store(now)
-		peak = cur
-	case now-sp.peakAt.Load() >= sp.decayMs:
-		sp.peak.Store(cur)
-		sp.peakAt.Store(now)
-		peak = cur
+	return cur
+}
+
+// settled reports whether the peak may decay now. While eviction is allowed
+// it may: the peak follows a fleet that shrinks slowly. While protection is
+// active it may not, with one exception, so that a fleet that shrank on
+// purpose (instances unregistered) is not protected for ever, with every
+// later crash kept: when for settleMs (a lease TTL and more) renewals have
+// held steady (not fallen under Threshold of their level then) and fewer
+// than 1-Threshold of the leases have expired, the renewals missing are
+// those of instances that left, not of instances that went silent (those
+// would be held by now), and there is no outage to protect.
+func (sp *selfPreservation) settled(protect bool, cur, instances, held, now int64) bool {
+	few := float64(held) < (1-sp.cfg.Threshold)*float64(instances)
+	if !protect || !few || float64(cur) < sp.cfg.Threshold*float64(sp.quietCur) {
+		sp.quietSince, sp.quietCur = now, cur
+		return !protect
 	}
-	protect := !sp.cfg.Disabled && peak >= sp.cfg.MinPeak &&
-		float64(cur) < sp.cfg.Threshold*float64(peak)
-	sp.active.Store(protect)
-	return !protect
+	return now-sp.quietSince >= sp.settleMs
 }

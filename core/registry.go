@@ -86,7 +86,7 @@ func New(cfg Config) (*Registry, error) {
 	}
 	r.svcs.init()
 	r.log.init(cfg.ChangeLogSize, cfg.ChangeLogAge.Milliseconds(), cfg.Now().UnixMicro())
-	r.sp.init(cfg.SelfPreservation, cfg.EvictionTick, now)
+	r.sp.init(cfg.SelfPreservation, cfg.LeaseTTL, cfg.EvictionTick, now)
 	r.wg.Add(1)
 	go r.run()
 	return r, nil
