@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,19 +65,57 @@ func (s *Server) lookup(_ context.Context, c *app.RequestContext) {
 		return
 	}
 	defer release()
+	if n := len(req.DiscoveryConfigs); n > s.cfg.MaxLookupServices {
+		writeError(c, &apiError{code: 413, msg: fmt.Sprintf("%d discoveryConfigs in one lookup; at most %d", n, s.cfg.MaxLookupServices)})
+		return
+	}
 	buf := bodyBuffer(c)
 	*buf = append(*buf, servicesHead...)
-	for i, dc := range req.DiscoveryConfigs {
+	ids := uniqueServiceIDs(req.DiscoveryConfigs)
+	for i, id := range ids {
 		if i > 0 {
 			*buf = append(*buf, ',')
-		}
-		id := ""
-		if dc != nil {
-			id = dc.ServiceID
 		}
 		*buf = s.appendService(*buf, id)
 	}
 	*buf = append(*buf, ']', '}')
+}
+
+// uniqueServiceIDs lists the service ids of a lookup in the order of their
+// first appearance, each once (compared as the registry compares them): a
+// request may not multiply its answer by naming a service many times. A
+// null config or blank id stays, once, and is answered as an empty service.
+func uniqueServiceIDs(dcs []*discoveryConfig) []string {
+	ids := make([]string, len(dcs))
+	for i, dc := range dcs {
+		if dc != nil {
+			ids[i] = dc.ServiceID
+		}
+	}
+	return uniqueKeys(ids)
+}
+
+// uniqueKeys removes from ids, in place, every id equal under the
+// registry's folding to an earlier one.
+func uniqueKeys(ids []string) []string {
+	out := ids[:0]
+	var seen map[string]struct{} // folded ids, for long lists only
+	if len(ids) > 16 {
+		seen = make(map[string]struct{}, len(ids))
+	}
+	for _, id := range ids {
+		if seen != nil {
+			key := core.FoldKey(id)
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+		} else if slices.ContainsFunc(out, func(prev string) bool { return core.EqualFoldKey(prev, id) }) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 func (s *Server) services(_ context.Context, c *app.RequestContext) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,5 +184,71 @@ func TestGzipStatusBodiesOwnTheirIDs(t *testing.T) {
 		if code, out := postGzip(t, base+path, []byte(gzipped(`{"regionId":"sha"}`))); code != 200 || !strings.Contains(out, `"errorCode":"success"`) {
 			t.Fatalf("gzip %s of this node's region answered %d %s; want success", path, code, out)
 		}
+	}
+}
+
+// lookup.json answers each service once, however often the request names
+// it, and refuses more than MaxLookupServices configs with 413.
+func TestLookupBounded(t *testing.T) {
+	const limit = 50
+	s := newTestServer(t, Config{MaxLookupServices: limit})
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+instA+`]}`)
+	lookup := func(ids ...string) (int, []string) {
+		t.Helper()
+		dcs := make([]string, len(ids))
+		for i, id := range ids {
+			dcs[i] = `{"serviceId":"` + id + `"}`
+		}
+		r := do(s, "POST", "/api/discovery/lookup.json", `{"discoveryConfigs":[`+strings.Join(dcs, ",")+`]}`)
+		var resp struct {
+			Services []struct{ ServiceID string }
+		}
+		if err := stdjson.Unmarshal([]byte(r.body), &resp); err != nil {
+			t.Fatalf("answer is not JSON: %v: %.200q", err, r.body)
+		}
+		var got []string
+		for _, svc := range resp.Services {
+			got = append(got, svc.ServiceID)
+		}
+		return r.code, got
+	}
+	many := make([]string, limit) // at the cap: one service, named limit times in varying case
+	for i := range many {
+		many[i] = []string{"order-service", "ORDER-service", "Order-Service"}[i%3]
+	}
+	if code, got := lookup(many...); code != 200 || len(got) != 1 || !strings.EqualFold(got[0], "order-service") {
+		t.Fatalf("a lookup naming one service %d times answered %d with %d services %v; want 200 with it once", limit, code, len(got), got)
+	}
+	if code, got := lookup("b", "order-service", "a", "B", "order-service"); code != 200 || strings.ToLower(strings.Join(got, ",")) != "b,order-service,a" {
+		t.Fatalf("unexpected services %v (%d); want b,order-service,a (first appearance order)", got, code)
+	}
+	distinct := make([]string, limit+1)
+	for i := range distinct {
+		distinct[i] = "svc-" + strconv.Itoa(i)
+	}
+	if code, _ := lookup(distinct[:limit]...); code != 200 {
+		t.Fatalf("a lookup of %d services (the cap) answered %d; want 200", limit, code)
+	}
+	r := do(s, "POST", "/api/discovery/lookup.json", `{"discoveryConfigs":[`+strings.Repeat(`{"serviceId":"x"},`, limit)+`{"serviceId":"x"}]}`)
+	if code, ec := answer(t, r); code != 413 || ec != "bad-request" {
+		t.Fatalf("a lookup of %d configs answered %d %s; want 413 bad-request", limit+1, code, ec)
+	}
+}
+
+// leases.json, like lookup.json, answers each service once and refuses more
+// than MaxLookupServices ids.
+func TestLeasesBounded(t *testing.T) {
+	const limit = 20
+	s := newTestServer(t, Config{MaxLookupServices: limit})
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+instA+`]}`)
+	ids := `"order-service"` + strings.Repeat(`,"ORDER-SERVICE"`, limit-1)
+	r := do(s, "POST", "/api/status/leases.json", `{"serviceIds":[`+ids+`]}`)
+	var resp struct{ Leases map[string][]any }
+	if err := stdjson.Unmarshal([]byte(r.body), &resp); err != nil || r.code != 200 || len(resp.Leases) != 1 {
+		t.Fatalf("leases of one service named %d times answered %d %.300s; want one service", limit, r.code, r.body)
+	}
+	r = do(s, "POST", "/api/status/leases.json", `{"serviceIds":[`+ids+`,"x"]}`)
+	if code, ec := answer(t, r); code != 413 || ec != "bad-request" {
+		t.Fatalf("leases of %d ids answered %d %s; want 413 bad-request", limit+1, code, ec)
 	}
 }

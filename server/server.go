@@ -27,6 +27,7 @@ const (
 	defaultMaxInflatingBytes      = 128 << 20
 	defaultMaxHeaderBytes         = 16 << 10
 	defaultMaxInstancesPerRequest = 10_000
+	defaultMaxLookupServices      = 1_000
 	defaultReadTimeout            = 30 * time.Second
 	defaultWriteTimeout           = 30 * time.Second
 	defaultIdleTimeout            = 2 * time.Minute
@@ -58,6 +59,10 @@ type Config struct {
 	// MaxInstancesPerRequest caps the instances of one registry request
 	// (10,000); a larger batch gets 413 bad-request.
 	MaxInstancesPerRequest int
+	// MaxLookupServices caps the discoveryConfigs of one lookup.json
+	// (1,000); a larger request gets 413 bad-request. A service named
+	// several times is answered once.
+	MaxLookupServices int
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection (30 s, 30 s, 2 min).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -100,6 +105,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInstancesPerRequest <= 0 {
 		c.MaxInstancesPerRequest = defaultMaxInstancesPerRequest
+	}
+	if c.MaxLookupServices <= 0 {
+		c.MaxLookupServices = defaultMaxLookupServices
 	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = defaultReadTimeout

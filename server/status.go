@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -65,6 +66,11 @@ func (s *Server) leases(_ context.Context, c *app.RequestContext) {
 		}
 		defer release() // req.ServiceIDs alias the body
 	}
+	if n := len(req.ServiceIDs); n > s.cfg.MaxLookupServices {
+		writeError(c, &apiError{code: 413, msg: fmt.Sprintf("%d serviceIds in one request; at most %d", n, s.cfg.MaxLookupServices)})
+		return
+	}
+	req.ServiceIDs = uniqueKeys(req.ServiceIDs)
 	st := s.reg.Stats()
 	resp := leasesResponse{
 		Leases:                            map[string][]leaseView{},
