@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -48,6 +49,15 @@ func (t gorillaTransport) writeClose(code int, reason string) error {
 func (t gorillaTransport) close() error { return t.conn.Close() }
 
 func (s *Server) gorillaHandler(kind int) app.HandlerFunc {
+	upgrade := s.gorillaUpgrade(kind)
+	return func(ctx context.Context, c *app.RequestContext) {
+		if _, ok := acceptUpgrade(c); ok { // refusals answered as the default transport answers them
+			upgrade(ctx, c)
+		}
+	}
+}
+
+func (s *Server) gorillaUpgrade(kind int) app.HandlerFunc {
 	return adaptor.HertzHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, err := upgrader.Upgrade(w, r, nil)
 		if err != nil {

@@ -38,10 +38,28 @@ func checkUpgrade(h *protocol.RequestHeader) (key []byte, why string) {
 		return nil, "unsupported Sec-WebSocket-Version (13 is supported)"
 	}
 	key = h.Peek("Sec-WebSocket-Key")
-	if n, err := base64.StdEncoding.Decode(make([]byte, 24), key); err != nil || n != 16 {
+	// 16 bytes are 24 in base64; checked before decoding, so that a long
+	// key cannot overrun the buffer.
+	var raw [18]byte
+	if len(key) != 24 {
+		return nil, "Sec-WebSocket-Key is not 16 bytes in base64"
+	}
+	if n, err := base64.StdEncoding.Decode(raw[:], key); err != nil || n != 16 {
 		return nil, "Sec-WebSocket-Key is not 16 bytes in base64"
 	}
 	return key, ""
+}
+
+// acceptUpgrade checks the handshake of c and answers 400 bad-request
+// (both transports alike) when it is refused.
+func acceptUpgrade(c *app.RequestContext) (key []byte, ok bool) {
+	key, why := checkUpgrade(&c.Request.Header)
+	if why != "" {
+		c.Response.Header.Set("Sec-WebSocket-Version", "13")
+		writeJSON(c, 400, statusOnly{failStatus(codeBadRequest, why)})
+		return nil, false
+	}
+	return key, true
 }
 
 // headerHasToken reports whether a comma-separated header holds token.
@@ -63,10 +81,8 @@ func AcceptKey(key []byte) string {
 
 func (s *Server) netpollHandler(kind int) app.HandlerFunc {
 	return func(_ context.Context, c *app.RequestContext) {
-		key, why := checkUpgrade(&c.Request.Header)
-		if why != "" {
-			c.Response.Header.Set("Sec-WebSocket-Version", "13")
-			writeJSON(c, 400, statusOnly{failStatus(codeBadRequest, why)})
+		key, ok := acceptUpgrade(c)
+		if !ok {
 			return
 		}
 		c.SetStatusCode(101)

@@ -235,7 +235,15 @@ func TestWebSocketFragmentsAndPings(t *testing.T) {
 // TestWebSocketHandshakeRefused: a plain request or a wrong version gets a
 // 400 with the contract's error body, never a hang or a 5xx.
 func TestWebSocketHandshakeRefused(t *testing.T) {
-	_, base := startLoopback(t, Config{})
+	eachLibrary(t, Config{}, testWebSocketHandshakeRefused)
+}
+
+func testWebSocketHandshakeRefused(t *testing.T, s *Server, base string) {
+	defer func() {
+		if n := s.Panics(); n != 0 {
+			t.Fatalf("refused handshakes panicked %d times", n)
+		}
+	}()
 	for _, tc := range []struct {
 		name    string
 		headers map[string]string
@@ -243,6 +251,9 @@ func TestWebSocketHandshakeRefused(t *testing.T) {
 		{"no upgrade", nil},
 		{"wrong version", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}},
 		{"bad key", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "short"}},
+		{"long key", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": strings.Repeat("QUJD", 30)}},
+		{"25-byte key", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==A"}},
+		{"key of 17 bytes", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQAB"}},
 	} {
 		req, _ := http.NewRequest("GET", base+"/ws/discovery/instance-change", nil)
 		for k, v := range tc.headers {
