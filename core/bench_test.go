@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -16,7 +17,15 @@ import (
 
 // Benchmarks sweep the registry size; each has a single-RWMutex-map
 // baseline (mutexRegistry) in the same run. Instances are grouped 100 to a
-// service. Populated registries are cached across runs of one size.
+// service. Populated registries are cached across runs of one size, and no
+// benchmark leaves them bigger than n: the size in a name is the size the
+// benchmark measured at.
+//
+// Concurrent paths use b.RunParallel, so ns/op depends on -cpu: with
+// -cpu 1 it is the cost of one call, with -cpu 2 (or more) it is wall time
+// over all goroutines' operations, the inverse of throughput. Results in
+// results/ give both. BenchmarkCalibration is a fixed workload that does not
+// depend on this code, to compare runs of different days and machines.
 
 var benchSizes = []int{1_000, 100_000, 1_000_000}
 
@@ -58,6 +67,17 @@ func (k *keyBuf) key(i int) []*Instance {
 	return k.batch[:]
 }
 
+// fresh points k.inst at a key no fixture holds (instance "new-<i>") in an
+// existing service of a fixture of services services, so registering it adds
+// an instance without adding a service.
+func (k *keyBuf) fresh(i, services int) *Instance {
+	svc := strconv.AppendInt(append(k.svc[:0], "service-"...), int64(i%services), 10)
+	id := strconv.AppendInt(append(k.id[:0], "new-"...), int64(i), 10)
+	k.inst = Instance{RegionID: "default", ZoneID: "zone-1", ServiceID: unsafe.String(&svc[0], len(svc)),
+		InstanceID: unsafe.String(&id[0], len(id)), IP: "10.2.0.1", Port: 8080, URL: "http://10.2.0.1:8080/api", Status: StatusUp}
+	return &k.inst
+}
+
 type benchFixture struct {
 	reg  *Registry
 	base *mutexRegistry
@@ -97,19 +117,13 @@ func fixture(b *testing.B, n int) *benchFixture {
 	return f
 }
 
+// BenchmarkHeartbeat: key=random (a random instance of n per call, the
+// headline: at 1e6 the table slot and the lease are cache misses) beside its
+// RWMutex-map baseline; key=one renews the same instance every call (cache
+// hot, so n cannot matter: it is the floor, not the headline).
 func BenchmarkHeartbeat(b *testing.B) {
 	for _, n := range benchSizes {
 		f := fixture(b, n)
-		b.Run(fmt.Sprintf("n=%d/impl=sharded/key=one", n), func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				var k keyBuf
-				one := k.key(n / 2)
-				for pb.Next() {
-					f.reg.Heartbeat(one, nil)
-				}
-			})
-		})
 		b.Run(fmt.Sprintf("n=%d/impl=sharded/key=random", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -130,6 +144,18 @@ func BenchmarkHeartbeat(b *testing.B) {
 				for pb.Next() {
 					if !f.base.heartbeat(k.key(rnd.IntN(n))[0]) {
 						b.Fatalf("unexpected heartbeat failure")
+					}
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("n=%d/impl=sharded/key=one", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var k keyBuf
+				one := k.key(n / 2)
+				for pb.Next() {
+					if failed := f.reg.Heartbeat(one, nil); len(failed) != 0 {
+						b.Fatalf("unexpected heartbeat failure: %v", failed[0].Err)
 					}
 				}
 			})
@@ -167,45 +193,139 @@ func BenchmarkServiceLookup(b *testing.B) {
 	}
 }
 
+// registerRound is how many new instances BenchmarkRegister registers
+// (timed) before it unregisters them again (not timed): the registry holds
+// between n and n+registerRound instances while it is measured.
+const registerRound = 1000
+
+// BenchmarkRegister registers new instances (new keys, realistic fields) of
+// existing services into a registry of n, one call at a time: rounds of registerRound timed
+// registrations, each followed by the untimed unregistration of the round,
+// so every run measures at n whatever b.N is.
 func BenchmarkRegister(b *testing.B) {
 	for _, n := range benchSizes {
 		f := fixture(b, n)
-		next := n
-		// pending builds b.N new instances up front, so the timed loop
-		// measures registration, not the making of test data.
-		pending := func(b *testing.B) ([]Instance, *atomic.Int64) {
-			b.StopTimer()
-			defer b.StartTimer()
-			insts := make([]Instance, b.N)
-			meta := map[string]string{"version": "1.4.2", "env": "prod", "hostname": "host"}
+		next, services := 0, n/instancesPerService
+		meta := map[string]string{"version": "1.4.2", "env": "prod", "hostname": "host"}
+		// batch fills insts with new instances (keys no fixture holds,
+		// realistic fields) of the fixture's existing services.
+		batch := func(insts []Instance) {
 			for i := range insts {
 				realisticInstance(&insts[i], next)
+				insts[i].ServiceID = "service-" + strconv.Itoa(next%services)
+				insts[i].InstanceID = "new-" + strconv.Itoa(next)
 				insts[i].Metadata = meta
 				next++
 			}
-			return insts, new(atomic.Int64)
 		}
 		b.Run(fmt.Sprintf("n=%d/impl=sharded", n), func(b *testing.B) {
 			b.ReportAllocs()
-			insts, idx := pending(b)
-			b.RunParallel(func(pb *testing.PB) {
-				batch := make([]*Instance, 1)
-				for pb.Next() {
-					batch[0] = &insts[idx.Add(1)-1]
-					f.reg.Register(batch, nil)
+			insts := make([]Instance, registerRound)
+			one := make([]*Instance, 1)
+			for done := 0; done < b.N; {
+				b.StopTimer()
+				round := insts[:min(registerRound, b.N-done)]
+				batch(round)
+				b.StartTimer()
+				for i := range round {
+					one[0] = &round[i]
+					f.reg.Register(one, nil)
 				}
-			})
+				b.StopTimer()
+				for i := range round {
+					one[0] = &round[i]
+					f.reg.Unregister(one, nil)
+				}
+				done += len(round)
+				b.StartTimer()
+			}
+			b.StopTimer()
+			if got := f.reg.Stats().Instances; got != int64(n) {
+				b.Fatalf("the registry holds %d instances after the benchmark; want %d", got, n)
+			}
 		})
 		b.Run(fmt.Sprintf("n=%d/impl=rwmutex-map", n), func(b *testing.B) {
 			b.ReportAllocs()
-			insts, idx := pending(b)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					f.base.register(&insts[idx.Add(1)-1])
+			insts := make([]Instance, registerRound)
+			for done := 0; done < b.N; {
+				b.StopTimer()
+				round := insts[:min(registerRound, b.N-done)]
+				batch(round)
+				b.StartTimer()
+				for i := range round {
+					f.base.register(&round[i])
 				}
-			})
+				b.StopTimer()
+				for i := range round {
+					f.base.unregister(&round[i])
+				}
+				done += len(round)
+				b.StartTimer()
+			}
+			b.StopTimer()
+			if got := f.base.size(); got != n {
+				b.Fatalf("the baseline holds %d instances after the benchmark; want %d", got, n)
+			}
 		})
 	}
+}
+
+// BenchmarkRegisterUnregister is register contention: each op registers a
+// new instance of an existing service and unregisters it, on every goroutine at once, so the
+// registry stays at n (plus one instance per goroutine).
+func BenchmarkRegisterUnregister(b *testing.B) {
+	for _, n := range benchSizes {
+		f := fixture(b, n)
+		var next atomic.Int64
+		b.Run(fmt.Sprintf("n=%d/impl=sharded", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var k keyBuf
+				one := make([]*Instance, 1)
+				for pb.Next() {
+					one[0] = k.fresh(int(next.Add(1)), n/instancesPerService)
+					if failed := f.reg.Register(one, nil); len(failed) != 0 {
+						b.Fatalf("unexpected register failure: %v", failed[0].Err)
+					}
+					f.reg.Unregister(one, nil)
+				}
+			})
+			if got := f.reg.Stats().Instances; got != int64(n) {
+				b.Fatalf("the registry holds %d instances after the benchmark; want %d", got, n)
+			}
+		})
+	}
+}
+
+// BenchmarkCalibration is a fixed workload that depends on nothing in this
+// repository: its ns/op, from the same run, says how fast the machine was
+// when the other figures were taken. work=key is the benchmarks' own cost
+// of making a heartbeat's key (included in BenchmarkHeartbeat's ns/op).
+func BenchmarkCalibration(b *testing.B) {
+	b.Run("work=sha256-1KiB", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 1024)
+		b.SetBytes(int64(len(buf)))
+		b.RunParallel(func(pb *testing.PB) {
+			var sum [sha256.Size]byte
+			for pb.Next() {
+				sum = sha256.Sum256(buf)
+			}
+			_ = sum
+		})
+	})
+	b.Run("work=key", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			rnd := rand.New(rand.NewPCG(rand.Uint64(), 1))
+			var k keyBuf
+			var sink int
+			for pb.Next() {
+				sink += len(k.key(rnd.IntN(1_000_000))[0].InstanceID)
+			}
+			_ = sink
+		})
+	})
 }
 
 // BenchmarkMemoryPerInstance reports the live heap per registered instance
@@ -291,6 +411,20 @@ func (m *mutexRegistry) register(inst *Instance) {
 		m.services[svc] = map[string]*mutexLease{}
 	}
 	m.services[svc][key] = l
+}
+
+func (m *mutexRegistry) unregister(inst *Instance) {
+	key, svc := mutexKey(inst), strings.ToLower(inst.ServiceID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.leases, key)
+	delete(m.services[svc], key)
+}
+
+func (m *mutexRegistry) size() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.leases)
 }
 
 func (m *mutexRegistry) heartbeat(inst *Instance) bool {
