@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,4 +252,47 @@ func TestLeasesBounded(t *testing.T) {
 	if code, ec := answer(t, r); code != 413 || ec != "bad-request" {
 		t.Fatalf("leases of %d ids answered %d %s; want 413 bad-request", limit+1, code, ec)
 	}
+}
+
+// After one large message each, idle sessions hold about what they held
+// before it: the message buffer is not kept for the session's life.
+func TestIdleSessionsDropLargeBuffers(t *testing.T) {
+	eachLibrary(t, Config{}, func(t *testing.T, s *Server, base string) {
+		const sessions, size = 20, 2 << 20
+		httpDo(t, "POST", base+"/api/registry/register.json", `{"instances":[`+inst("svc", "known")+`]}`)
+		msg := `{"instances":[` + inst("svc", "known") + `]` + strings.Repeat(" ", size) + `}`
+		heap := func() uint64 {
+			runtime.GC()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms.HeapAlloc
+		}
+		conns := make([]*websocket.Conn, sessions)
+		for i := range conns {
+			conns[i] = dial(t, base, "/ws/registry/heartbeat")
+		}
+		before := heap()
+		for _, c := range conns {
+			if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, answer, err := c.ReadMessage(); err != nil || !strings.Contains(string(answer), `"success"`) {
+				t.Fatalf("heartbeat answered %q, %v", answer, err)
+			}
+			// A small message after it must not bring the large buffer back.
+			c.WriteMessage(websocket.TextMessage, []byte(`{"instances":[`+inst("svc", "known")+`]}`))
+			if _, answer, err := c.ReadMessage(); err != nil || !strings.Contains(string(answer), `"success"`) {
+				t.Fatalf("heartbeat answered %q, %v", answer, err)
+			}
+		}
+		after := heap()
+		perSession := (int64(after) - int64(before)) / sessions
+		if perSession > 256<<10 {
+			t.Fatalf("each idle session holds %d KiB more after one %d KiB message; want the message buffer dropped (< 256 KiB)",
+				perSession>>10, size>>10)
+		}
+		t.Logf("%d KiB more per idle session after one %d KiB message", perSession>>10, size>>10)
+	})
 }

@@ -77,7 +77,10 @@ func (s *Server) gorillaUpgrade(kind int) app.HandlerFunc {
 func (s *Server) gorillaRead(ss *session, conn *websocket.Conn) {
 	wait := s.hub.cfg.PongWait
 	conn.SetReadDeadline(time.Now().Add(wait))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	conn.SetPongHandler(func(string) error {
+		releaseInput(conn.UnderlyingConn())
+		return conn.SetReadDeadline(time.Now().Add(wait))
+	})
 	ping := conn.PingHandler()
 	conn.SetPingHandler(func(data string) error {
 		conn.SetReadDeadline(time.Now().Add(wait))
@@ -93,6 +96,7 @@ func (s *Server) gorillaRead(ss *session, conn *websocket.Conn) {
 			return
 		}
 		conn.SetReadDeadline(time.Now().Add(wait))
+		releaseInput(conn.UnderlyingConn()) // msg is gorilla's own copy
 		if out := s.onMessage(ss, msg); out != nil && !ss.answer(out) {
 			return
 		}

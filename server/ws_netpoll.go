@@ -135,6 +135,7 @@ func (s *Server) readFrames(ss *session, src io.Reader, setReadDeadline func(tim
 			if err := control(hdr, rd); err != nil {
 				return // a close frame (answered) or a failed write
 			}
+			releaseInput(src)
 			continue
 		}
 		// The whole message, its fragments joined, up to the body cap.
@@ -148,8 +149,30 @@ func (s *Server) readFrames(ss *session, src io.Reader, setReadDeadline func(tim
 		if out := s.onMessage(ss, buf); out != nil && !ss.answer(out) {
 			return
 		}
+		if cap(buf) > keptMessageBuffer {
+			buf = nil // an idle session must not keep its largest message
+		}
+		releaseInput(src)
 	}
 }
+
+// releaseInput lets a netpoll connection whose input is drained drop the
+// buffer node its last read left at its tail: netpoll's Read never does,
+// and once a large message has grown the connection's read size, every
+// later frame (a pong) is read into a node that large. Called after each
+// frame, an idle session holds no input buffer at all.
+func releaseInput(src io.Reader) {
+	if c, ok := src.(interface {
+		Len() int
+		Release() error
+	}); ok && c.Len() == 0 {
+		c.Release()
+	}
+}
+
+// keptMessageBuffer is the largest message buffer a session keeps between
+// messages; a larger one is dropped once its message is handled.
+const keptMessageBuffer = 64 << 10
 
 var errMessageTooBig = errors.New("message too big")
 
