@@ -189,6 +189,8 @@ func newLimitMetric(name, help string, kind prometheus.ValueType, value func(s *
 }
 
 var limitMetrics = []limitMetric{
+	newLimitMetric("artemis_rate_limited_client_share_total", "Status and cluster requests refused because their client spent its share (rateLimit.clientShare); also counted in artemis_rate_limited_total.",
+		prometheus.CounterValue, func(s *Server) float64 { return float64(s.clientLimited.Load()) }),
 	newLimitMetric("artemis_inflating_bytes", "Bytes reserved for gzip bodies being inflated; bounded by server.maxInflatingBytes.", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.inflating.inUse.Load()) }),
 	newLimitMetric("artemis_inflate_refused_total", "Gzip bodies answered 503 for want of room in server.maxInflatingBytes.", prometheus.CounterValue,

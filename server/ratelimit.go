@@ -1,6 +1,8 @@
 package server
 
 import (
+	"hash/maphash"
+	"net"
 	"sync/atomic"
 	"time"
 )
@@ -13,10 +15,12 @@ const (
 	opUnregister
 	opDiscovery
 	opStatus
+	opCluster
 	numOps
+	opUnlimited = -1 // node.json: peers poll it, it is never refused
 )
 
-var opNames = [numOps]string{"register", "heartbeat", "unregister", "discovery", "status"}
+var opNames = [numOps]string{"register", "heartbeat", "unregister", "discovery", "status", "cluster"}
 
 // Limit is a request rate with a burst. A zero Rate means unlimited.
 type Limit struct {
@@ -30,22 +34,40 @@ type RateLimits struct {
 	Heartbeat  Limit
 	Unregister Limit
 	Discovery  Limit
-	Status     Limit
+	// Status limits leases, config, deployment and websocket.json;
+	// node.json is never limited (peers poll it).
+	Status Limit
+	// Cluster limits cluster.json and up-registry/discovery-nodes.json,
+	// apart from the status reads.
+	Cluster Limit
+	// ClientShare is the share of the Status and Cluster limits one client
+	// (remote IP) may use, so that one client polling cannot spend every
+	// client's budget; 0 or 1 turns the per-client share off. Clients are
+	// told apart by a hash of their IP into perClientCells cells: two
+	// clients may share a cell.
+	ClientShare float64
 }
 
 // DefaultRateLimits protect a node from a runaway client without biting a
 // healthy fleet: a million instances heartbeating every 5 s in batches are
 // far below them.
 var DefaultRateLimits = RateLimits{
-	Register:   Limit{Rate: 20_000, Burst: 40_000},
-	Heartbeat:  Limit{Rate: 200_000, Burst: 400_000},
-	Unregister: Limit{Rate: 20_000, Burst: 40_000},
-	Discovery:  Limit{Rate: 100_000, Burst: 200_000},
-	Status:     Limit{Rate: 1_000, Burst: 2_000},
+	Register:    Limit{Rate: 20_000, Burst: 40_000},
+	Heartbeat:   Limit{Rate: 200_000, Burst: 400_000},
+	Unregister:  Limit{Rate: 20_000, Burst: 40_000},
+	Discovery:   Limit{Rate: 100_000, Burst: 200_000},
+	Status:      Limit{Rate: 1_000, Burst: 2_000},
+	Cluster:     Limit{Rate: 1_000, Burst: 2_000},
+	ClientShare: 0.25,
 }
 
 func (l RateLimits) byOp() [numOps]Limit {
-	return [numOps]Limit{l.Register, l.Heartbeat, l.Unregister, l.Discovery, l.Status}
+	return [numOps]Limit{l.Register, l.Heartbeat, l.Unregister, l.Discovery, l.Status, l.Cluster}
+}
+
+// shared reports whether op's limit is shared out between clients.
+func (l RateLimits) shared(op int) bool {
+	return (op == opStatus || op == opCluster) && l.ClientShare > 0 && l.ClientShare < 1
 }
 
 // limiter is a GCRA (generic cell rate algorithm) limiter: one atomic
@@ -92,4 +114,42 @@ func (lm *limiter) count() int64 {
 		return 0
 	}
 	return lm.limited.Load()
+}
+
+// perClientCells is how many per-client limiters an operation has; a
+// client's cell is a seeded hash of its IP.
+const perClientCells = 256
+
+// clientLimiter gives each client (by a hash of its IP) its own share of
+// an operation's limit.
+type clientLimiter struct {
+	seed  maphash.Seed
+	cells [perClientCells]*limiter
+}
+
+func newClientLimiter(l Limit, share float64) *clientLimiter {
+	if l.Rate <= 0 {
+		return nil
+	}
+	cl := &clientLimiter{seed: maphash.MakeSeed()}
+	cell := Limit{Rate: l.Rate * share, Burst: max(1, int(float64(l.Burst)*share))}
+	for i := range cl.cells {
+		cl.cells[i] = newLimiter(cell)
+	}
+	return cl
+}
+
+// allow reports whether the client at addr may make one more request. A
+// nil clientLimiter allows all.
+func (cl *clientLimiter) allow(addr net.Addr) bool {
+	if cl == nil {
+		return true
+	}
+	var h uint64
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		h = maphash.Bytes(cl.seed, tcp.IP)
+	} else if addr != nil {
+		h = maphash.String(cl.seed, addr.String())
+	}
+	return cl.cells[h%perClientCells].allow()
 }

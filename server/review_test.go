@@ -5,6 +5,7 @@ import (
 	stdjson "encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"slices"
@@ -295,4 +296,59 @@ func TestIdleSessionsDropLargeBuffers(t *testing.T) {
 		}
 		t.Logf("%d KiB more per idle session after one %d KiB message", perSession>>10, size>>10)
 	})
+}
+
+// clientFrom returns an HTTP client whose connections come from the
+// loopback address local (127.0.0.0/8 is all loopback on Linux).
+func clientFrom(local string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+}
+
+func errorCodeOf(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got statusOnly
+	if err := stdjson.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatalf("%s: answer is not JSON: %v", url, err)
+	}
+	return got.ResponseStatus.ErrorCode
+}
+
+// A client flooding the status reads spends its own share of their limit:
+// node.json (never limited), the cluster endpoints (their own limiter) and
+// other clients' status reads still answer success.
+func TestStatusLimitsApart(t *testing.T) {
+	limits := DefaultRateLimits
+	limits.Status = Limit{Rate: 1, Burst: 40}
+	limits.Cluster = Limit{Rate: 1, Burst: 40}
+	limits.ClientShare = 0.25 // 10 requests of burst per client
+	_, base := startLoopback(t, Config{RateLimits: &limits})
+	flooder, other := clientFrom("127.0.0.1"), clientFrom("127.0.0.2")
+	limited := 0
+	for range 30 {
+		if errorCodeOf(t, flooder, base+"/api/status/config.json") == "rate-limited" {
+			limited++
+		}
+	}
+	if limited < 19 || limited > 21 { // a share of 10, plus at most one refill at 0.25/s
+		t.Fatalf("the flooding client was refused %d of 30 config.json reads; want about 20 (its share is 10)", limited)
+	}
+	for _, path := range []string{"/api/status/node.json", "/api/cluster/up-registry-nodes.json", "/api/cluster/up-discovery-nodes.json", "/api/status/cluster.json"} {
+		if ec := errorCodeOf(t, flooder, base+path); ec != "success" {
+			t.Fatalf("%s answered %s to the client that flooded config.json; want success", path, ec)
+		}
+	}
+	if ec := errorCodeOf(t, other, base+"/api/status/config.json"); ec != "success" {
+		t.Fatalf("another client's config.json answered %s; want success", ec)
+	}
+	for range 100 {
+		if ec := errorCodeOf(t, flooder, base+"/api/status/node.json"); ec != "success" {
+			t.Fatalf("node.json answered %s under a flood; want success (never limited)", ec)
+		}
+	}
 }

@@ -140,13 +140,15 @@ type Server struct {
 	log  *slog.Logger
 	node nodeStatus
 
-	up        atomic.Bool // serving; false while starting and shutting down
-	panics    atomic.Int64
-	limiters  [numOps]*limiter
-	metrics   *metrics
-	errLog    *rateLimitedLog
-	hub       *hub
-	inflating *inflateBudget
+	up            atomic.Bool // serving; false while starting and shutting down
+	panics        atomic.Int64
+	limiters      [numOps]*limiter
+	clients       [numOps]*clientLimiter // per-client shares, where the limit is shared
+	clientLimited atomic.Int64           // requests refused by a client\'s share
+	metrics       *metrics
+	errLog        *rateLimitedLog
+	hub           *hub
+	inflating     *inflateBudget
 }
 
 // New returns a server for reg; Run starts it.
@@ -155,6 +157,9 @@ func New(reg *core.Registry, cfg Config) *Server {
 	s := &Server{reg: reg, cfg: cfg, log: cfg.Logger, inflating: newInflateBudget(cfg.MaxInflatingBytes)}
 	for op, l := range cfg.RateLimits.byOp() {
 		s.limiters[op] = newLimiter(l)
+		if cfg.RateLimits.shared(op) {
+			s.clients[op] = newClientLimiter(l, cfg.RateLimits.ClientShare)
+		}
 	}
 	s.errLog = newRateLimitedLog(cfg.Logger)
 	s.metrics = newMetrics(s)
@@ -237,13 +242,13 @@ func (s *Server) routes(e *route.Engine) {
 		{both, "/api/discovery/service.json", opDiscovery, s.service},
 		{both, "/api/discovery/services.json", opDiscovery, s.services},
 		{both, "/api/discovery/services-delta.json", opDiscovery, s.servicesDelta},
-		{both, "/api/status/node.json", opStatus, s.nodeStatus},
-		{both, "/api/status/cluster.json", opStatus, s.clusterStatus},
+		{both, "/api/status/node.json", opUnlimited, s.nodeStatus},
+		{both, "/api/status/cluster.json", opCluster, s.clusterStatus},
 		{both, "/api/status/leases.json", opStatus, s.leases},
 		{both, "/api/status/config.json", opStatus, s.config},
 		{both, "/api/status/deployment.json", opStatus, s.deployment},
-		{both, "/api/cluster/up-registry-nodes.json", opStatus, s.upNodes},
-		{both, "/api/cluster/up-discovery-nodes.json", opStatus, s.upNodes},
+		{both, "/api/cluster/up-registry-nodes.json", opCluster, s.upNodes},
+		{both, "/api/cluster/up-discovery-nodes.json", opCluster, s.upNodes},
 		{both, "/api/status/websocket.json", opStatus, s.wsStats},
 	} {
 		h := s.metrics.instrument(r.path, s.limited(r.op, r.h))
@@ -307,14 +312,21 @@ func (s *Server) recoverPanics(ctx context.Context, c *app.RequestContext) {
 // rateLimitedBody answers a request over its operation's rate limit.
 var rateLimitedBody = []byte(`{"responseStatus":{"status":"fail","errorCode":"rate-limited","message":"too many requests; retry later"}}`)
 
-// limited checks op's rate limit before h runs (the first check, as the
-// contract orders them) and answers rate-limited in-band when it is spent.
+// limited checks op's rate limit, then the client's share of it, before h
+// runs (the first check, as the contract orders them) and answers
+// rate-limited in-band when either is spent.
 func (s *Server) limited(op int, h app.HandlerFunc) app.HandlerFunc {
-	lm := s.limiters[op]
-	if lm == nil {
+	if op == opUnlimited || s.limiters[op] == nil {
 		return h
 	}
+	lm, cl := s.limiters[op], s.clients[op]
 	return func(ctx context.Context, c *app.RequestContext) {
+		if !cl.allow(c.RemoteAddr()) {
+			s.clientLimited.Add(1)
+			lm.limited.Add(1)
+			writeBytes(c, 200, rateLimitedBody)
+			return
+		}
 		if !lm.allow() {
 			writeBytes(c, 200, rateLimitedBody)
 			return
