@@ -3,6 +3,7 @@ package core
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // ChangeType is the kind of an instance change.
@@ -62,39 +63,91 @@ func (c *Change) JSON() []byte {
 	return b
 }
 
-// changeLog is a bounded ring of changes with a monotonically increasing
-// version. Versions start at the node's start time in microseconds, so a
-// restarted node never reissues a version a client saw before the restart.
-type changeLog struct {
-	mu      sync.RWMutex
-	ring    []*Change     // guarded by mu
-	head    int           // index of the oldest entry; guarded by mu
-	n       int           // entries in the ring; guarded by mu
-	version atomic.Int64  // last issued version; written under mu
-	notify  chan struct{} // closed on the next append; guarded by mu
-	maxAge  int64         // ms
+// changeEnvelopeMax is the most an InstanceChange adds around its record's
+// JSON (appendChange): the longest type name and an int64 time.
+const changeEnvelopeMax = len(`{"changeType":"`) + len("change") + len(`","changeTime":`) + 20 + len(`,"instance":`) + len(`}`)
+
+// changeEntryOverhead is what a log entry costs besides its record's
+// variable parts: the Change, the lease allocation that holds every Record
+// (a record is always a lease's rec0, see register), the encoded change's
+// slice header, and the ring slot.
+var changeEntryOverhead = allocSize(int64(unsafe.Sizeof(Change{}))) + allocSize(int64(unsafe.Sizeof(lease{}))) +
+	allocSize(int64(unsafe.Sizeof([]byte(nil)))) + int64(unsafe.Sizeof((*Change)(nil)))
+
+// allocSize bounds the heap the allocator takes for an object of n bytes:
+// its size classes waste at most an eighth up to 32 KiB, and larger objects
+// take whole 8 KiB pages.
+func allocSize(n int64) int64 {
+	if n <= 32<<10 {
+		return n + n/8
+	}
+	return (n + 8<<10 - 1) &^ (8<<10 - 1)
 }
 
-func (c *changeLog) init(size int, maxAgeMs, startVersion int64) {
+// entrySize is the bytes a change of rec costs the change log, counted
+// against Config.ChangeLogBytes: an upper bound of the heap the entry keeps
+// alive. The record's JSON counts twice: once in the record and once in the
+// change's own encoding (Change.JSON, the record's JSON in an envelope),
+// made on first use and kept with the change. Then come the unescaped
+// values a record keeps beside its JSON, its metadata spans when they did
+// not fit in the record, and the fixed overhead. It depends on the
+// immutable record only, so dropping an entry subtracts what appending it
+// added.
+func entrySize(rec *Record) int64 {
+	if rec == nil {
+		return changeEntryOverhead
+	}
+	n := allocSize(int64(cap(rec.json))) + allocSize(int64(len(rec.json)+changeEnvelopeMax)) + changeEntryOverhead
+	if len(rec.extra) > 0 {
+		n += allocSize(int64(len(rec.extra)))
+	}
+	if len(rec.meta) > len(rec.metaBuf) {
+		n += allocSize(int64(cap(rec.meta)) * int64(unsafe.Sizeof(fieldSpan{})))
+	}
+	return n
+}
+
+// changeLog is a ring of changes with a monotonically increasing version,
+// bounded by count, by bytes (entrySize) and by age. Versions start at the
+// node's start time in microseconds, so a restarted node never reissues a
+// version a client saw before the restart.
+type changeLog struct {
+	mu       sync.RWMutex
+	ring     []*Change     // guarded by mu
+	head     int           // index of the oldest entry; guarded by mu
+	n        int           // entries in the ring; guarded by mu
+	bytes    int64         // entrySize of the entries in the ring; guarded by mu
+	version  atomic.Int64  // last issued version; written under mu
+	notify   chan struct{} // closed on the next append; guarded by mu
+	maxAge   int64         // ms
+	maxBytes int64
+}
+
+func (c *changeLog) init(size int, maxBytes, maxAgeMs, startVersion int64) {
 	c.ring = make([]*Change, size)
+	c.maxBytes = maxBytes
 	c.maxAge = maxAgeMs
 	c.version.Store(startVersion)
 }
 
 func (c *changeLog) current() int64 { return c.version.Load() }
 
-// append publishes a change and returns it.
+// append publishes a change and returns it. It first drops the oldest
+// entries until the change fits the count and byte bounds. A change larger
+// than the whole byte bound empties the log and is kept alone: the log
+// always holds the newest change, and exceeds the bound by less than that
+// one entry (at most one record, about 250 KB).
 func (c *changeLog) append(t ChangeType, serviceID string, rec *Record, now int64) *Change {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := &Change{Version: c.version.Load() + 1, Type: t, Time: now, ServiceID: serviceID, Record: rec}
-	if c.n == len(c.ring) {
-		c.ring[c.head] = nil
-		c.head = (c.head + 1) % len(c.ring)
-		c.n--
+	size := entrySize(rec)
+	for c.n == len(c.ring) || c.n > 0 && c.bytes+size > c.maxBytes {
+		c.dropOldestLocked()
 	}
 	c.ring[(c.head+c.n)%len(c.ring)] = ch
 	c.n++
+	c.bytes += size
 	c.version.Store(ch.Version)
 	c.trimLocked(now)
 	if c.notify != nil {
@@ -102,6 +155,15 @@ func (c *changeLog) append(t ChangeType, serviceID string, rec *Record, now int6
 		c.notify = nil
 	}
 	return ch
+}
+
+// dropOldestLocked drops the oldest entry. The caller holds mu and the log
+// is not empty.
+func (c *changeLog) dropOldestLocked() {
+	c.bytes -= entrySize(c.ring[c.head].Record)
+	c.ring[c.head] = nil
+	c.head = (c.head + 1) % len(c.ring)
+	c.n--
 }
 
 func (c *changeLog) trim(now int64) {
@@ -113,10 +175,15 @@ func (c *changeLog) trim(now int64) {
 // trimLocked drops entries older than maxAge. The caller holds mu.
 func (c *changeLog) trimLocked(now int64) {
 	for c.n > 0 && now-c.ring[c.head].Time > c.maxAge {
-		c.ring[c.head] = nil
-		c.head = (c.head + 1) % len(c.ring)
-		c.n--
+		c.dropOldestLocked()
 	}
+}
+
+// stats returns the log's retention.
+func (c *changeLog) stats() ChangeLogStats {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return ChangeLogStats{Entries: c.n, Bytes: c.bytes, MaxEntries: len(c.ring), MaxBytes: c.maxBytes}
 }
 
 // since appends the changes after version v to dst and returns them with the

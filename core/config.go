@@ -14,6 +14,7 @@ const (
 	defaultShards          = 128
 	defaultEvictionTick    = 250 * time.Millisecond
 	defaultChangeLogSize   = 1 << 17
+	defaultChangeLogBytes  = 64 << 20
 	defaultChangeLogAge    = 10 * time.Minute
 	defaultSPWindow        = 10 * time.Second
 	defaultSPMinPeak       = 50
@@ -36,10 +37,23 @@ type Config struct {
 	// EvictionTick is the granularity of the expiry queues (250 ms): an
 	// expired lease is evicted at most two ticks after its deadline.
 	EvictionTick time.Duration
-	// ChangeLogSize and ChangeLogAge bound the change log that answers
-	// deltas and feeds change streams (131072 changes, 10 minutes).
-	ChangeLogSize int
-	ChangeLogAge  time.Duration
+	// ChangeLogSize, ChangeLogBytes and ChangeLogAge bound the change log
+	// that answers deltas and feeds change streams (131072 changes, 64 MiB,
+	// 10 minutes); the oldest changes are dropped first. A reader whose
+	// version has fallen off the log, by any bound, gets
+	// ErrVersionUnavailable and reloads everything.
+	//
+	// ChangeLogBytes counts each change as an upper bound of the heap it
+	// keeps: its record's JSON twice (the record, and the change's own
+	// encoding), the record's unescaped values, and a fixed overhead of
+	// about 420 bytes, each allocation rounded up as the allocator does.
+	// A typical change costs about 1.2 KB; one at every size limit, all
+	// escaped, about 250 KB, so 64 MiB keeps at least about 260 changes.
+	// A delta answer is at most about half the bound. A single change
+	// larger than the whole bound is kept alone.
+	ChangeLogSize  int
+	ChangeLogBytes int
+	ChangeLogAge   time.Duration
 	// SelfPreservation configures the guard against mass eviction.
 	SelfPreservation SelfPreservationConfig
 	// Now is the clock (time.Now). Tests inject their own or use synctest.
@@ -102,6 +116,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ChangeLogSize < 1 {
 		return c, fmt.Errorf("cannot use ChangeLogSize %d: must be positive", c.ChangeLogSize)
+	}
+	if c.ChangeLogBytes == 0 {
+		c.ChangeLogBytes = defaultChangeLogBytes
+	}
+	if c.ChangeLogBytes < 1 {
+		return c, fmt.Errorf("cannot use ChangeLogBytes %d: must be positive", c.ChangeLogBytes)
 	}
 	if c.ChangeLogAge == 0 {
 		c.ChangeLogAge = defaultChangeLogAge

@@ -18,7 +18,7 @@
 //     Heartbeats take it shared and store a timestamp atomically.
 //   - service.mu guards a service's members and serialises snapshot rebuilds.
 //   - the service index stripes guard the id -> service maps.
-//   - changeLog.mu guards the change ring.
+//   - changeLog.mu guards the change ring and its byte count.
 //
 // Lock order: shard.mu, then service.mu, then an index stripe or changeLog.mu.
 // No lock is held while calling back into user code except Filters, which
@@ -43,9 +43,19 @@
 // # Versions and the change stream
 //
 // Every change (new, delete, change) gets the next version and enters a
-// bounded change log (by count and by age). The log answers deltas
-// (ChangesSince) and, with Wait, is the one stream that push and replication
-// consume. Versions start at the node's start time in microseconds.
+// change log bounded by count, by bytes and by age (Config.ChangeLogSize,
+// ChangeLogBytes, ChangeLogAge; the oldest changes go first). The log
+// answers deltas (ChangesSince) and, with Wait, is the one stream that push
+// and replication consume; a consumer whose version fell off the log gets
+// ErrVersionUnavailable and reloads everything. Versions start at the
+// node's start time in microseconds.
+//
+// # Self-preservation
+//
+// Renewals are counted over a sliding window of wall time. While they are
+// under Threshold of their peak, expired leases are held, not evicted. The
+// peak decays after PeakDecay only while eviction is allowed, so protection
+// lasts as long as the outage; see Config.SelfPreservation.
 //
 // # Ownership
 //

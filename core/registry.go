@@ -85,7 +85,7 @@ func New(cfg Config) (*Registry, error) {
 		r.shards[i].wheel.init(ring, tickMs, now)
 	}
 	r.svcs.init()
-	r.log.init(cfg.ChangeLogSize, cfg.ChangeLogAge.Milliseconds(), cfg.Now().UnixMicro())
+	r.log.init(cfg.ChangeLogSize, int64(cfg.ChangeLogBytes), cfg.ChangeLogAge.Milliseconds(), cfg.Now().UnixMicro())
 	r.sp.init(cfg.SelfPreservation, cfg.LeaseTTL, cfg.EvictionTick, now)
 	r.wg.Add(1)
 	go r.run()

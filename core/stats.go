@@ -12,10 +12,22 @@ type Stats struct {
 	// Expired is the number of expired leases that self-preservation keeps
 	// registered.
 	Expired int64
-	// ChangeLogLen is the number of changes retained for deltas.
+	// ChangeLogLen is the number of changes retained for deltas, the same
+	// as ChangeLog.Entries.
 	ChangeLogLen int
+	// ChangeLog reports the change log's retention against its bounds.
+	ChangeLog ChangeLogStats
 
 	SelfPreservation SelfPreservationState
+}
+
+// ChangeLogStats reports what the change log retains. A reader whose
+// version is older than the retained changes must reload everything.
+type ChangeLogStats struct {
+	Entries    int   // changes retained
+	Bytes      int64 // their cost against MaxBytes (see Config.ChangeLogBytes)
+	MaxEntries int   // Config.ChangeLogSize
+	MaxBytes   int64 // Config.ChangeLogBytes
 }
 
 // SelfPreservationState reports self-preservation as status/leases.json shows it.
@@ -51,8 +63,7 @@ func (r *Registry) Stats() Stats {
 		s.Renewals += r.shards[i].renewals.Load()
 		s.Expired += r.shards[i].held.Load()
 	}
-	r.log.mu.RLock()
-	s.ChangeLogLen = r.log.n
-	r.log.mu.RUnlock()
+	s.ChangeLog = r.log.stats()
+	s.ChangeLogLen = s.ChangeLog.Entries
 	return s
 }
