@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/artemis-go/artemis/core"
 	"github.com/gorilla/websocket"
 )
 
@@ -29,15 +30,15 @@ type Discovery struct {
 	done   chan struct{}
 
 	mu        sync.Mutex
-	services  map[string]*serviceState // lower-cased id; guarded by mu
-	listeners map[string][]func(Service)
-	ws        *websocket.Conn // guarded by mu
-	wsMu      sync.Mutex      // serialises writes to ws
+	services  map[string]*serviceState   // by core.FoldKey(id); guarded by mu
+	listeners map[string][]func(Service) // by core.FoldKey(id); guarded by mu
+	ws        *websocket.Conn            // guarded by mu
+	wsMu      sync.Mutex                 // serialises writes to ws
 }
 
 type serviceState struct {
 	id        string
-	instances map[string]Instance // by instance id
+	instances map[string]Instance // by core.FoldKey(instance id)
 }
 
 func (s *serviceState) snapshot() Service {
@@ -75,7 +76,7 @@ func (d *Discovery) Close() {
 // Service returns the service from the cache, reading it first if it is not
 // followed yet (and following it from then on).
 func (d *Discovery) Service(ctx context.Context, id string) (Service, error) {
-	key := strings.ToLower(id)
+	key := core.FoldKey(id)
 	d.mu.Lock()
 	if st, ok := d.services[key]; ok {
 		defer d.mu.Unlock()
@@ -93,7 +94,7 @@ func (d *Discovery) Service(ctx context.Context, id string) (Service, error) {
 // Watch follows service id and calls fn with its new state after every
 // change (and once now). fn runs on the client's goroutine: keep it short.
 func (d *Discovery) Watch(ctx context.Context, id string, fn func(Service)) error {
-	key := strings.ToLower(id)
+	key := core.FoldKey(id)
 	d.mu.Lock()
 	d.listeners[key] = append(d.listeners[key], fn)
 	st, followed := d.services[key]
@@ -143,10 +144,10 @@ func (d *Discovery) lookup(ctx context.Context, ids []string) ([]Service, error)
 
 // replace installs an authoritative read of a service and notifies.
 func (d *Discovery) replace(svc Service) {
-	key := strings.ToLower(svc.ServiceID)
+	key := core.FoldKey(svc.ServiceID)
 	next := make(map[string]Instance, len(svc.Instances))
 	for _, i := range svc.Instances {
-		next[i.InstanceID] = i
+		next[core.FoldKey(i.InstanceID)] = i
 	}
 	d.mu.Lock()
 	st := d.services[key]
@@ -189,23 +190,24 @@ func (d *Discovery) apply(ctx context.Context, c instanceChange) {
 		d.reconcile(ctx, c.Instance.ServiceID)
 		return
 	}
-	key := strings.ToLower(c.Instance.ServiceID)
+	key := core.FoldKey(c.Instance.ServiceID)
 	d.mu.Lock()
 	st := d.services[key]
 	if st == nil {
 		d.mu.Unlock()
 		return
 	}
+	id := core.FoldKey(c.Instance.InstanceID)
 	if c.ChangeType == "delete" {
-		if _, ok := st.instances[c.Instance.InstanceID]; ok && len(st.instances) == 1 {
+		if _, ok := st.instances[id]; ok && len(st.instances) == 1 {
 			// This delete would empty the service: confirm first.
 			d.mu.Unlock()
 			d.confirmEmpty(ctx, st.id)
 			return
 		}
-		delete(st.instances, c.Instance.InstanceID)
+		delete(st.instances, id)
 	} else {
-		st.instances[c.Instance.InstanceID] = c.Instance
+		st.instances[id] = c.Instance
 	}
 	snap, fns := st.snapshot(), slices.Clone(d.listeners[key])
 	d.mu.Unlock()
@@ -229,7 +231,7 @@ func (d *Discovery) reconcile(ctx context.Context, id string) {
 	var ids []string
 	d.mu.Lock()
 	for _, st := range d.services {
-		if id == "" || strings.EqualFold(st.id, id) {
+		if id == "" || sameKey(st.id, id) {
 			ids = append(ids, st.id)
 		}
 	}

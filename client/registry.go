@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +22,7 @@ type Registry struct {
 	done   chan struct{}
 
 	mu    sync.Mutex
-	insts map[string]Instance // by lower-cased service/instance; guarded by mu
+	insts map[string]Instance // by instanceKey; guarded by mu
 	ws    *websocket.Conn     // heartbeat socket, nil when down; guarded by mu
 }
 
@@ -45,10 +44,6 @@ func NewRegistry(ctx context.Context, urls []string, opts ...Option) (*Registry,
 	r := &Registry{o: o, nodes: n, cancel: cancel, done: make(chan struct{}), insts: map[string]Instance{}}
 	go r.heartbeatLoop(loopCtx)
 	return r, nil
-}
-
-func instanceKey(i Instance) string {
-	return strings.ToLower(i.RegionID + "\x00" + i.ServiceID + "\x00" + i.InstanceID)
 }
 
 // Register registers insts and keeps them alive until Unregister or Close.
