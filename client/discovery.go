@@ -120,15 +120,18 @@ func (d *Discovery) follow(ctx context.Context, id string) error {
 	return nil
 }
 
+// lookupResponse is the answer of lookup.json.
+type lookupResponse struct {
+	envelope
+	Services []Service `json:"services"`
+}
+
 func (d *Discovery) lookup(ctx context.Context, ids []string) ([]Service, error) {
 	configs := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		configs[i] = map[string]string{"serviceId": id, "regionId": d.o.region, "zoneId": d.o.zone}
 	}
-	var resp struct {
-		ResponseStatus status    `json:"responseStatus"`
-		Services       []Service `json:"services"`
-	}
+	var resp lookupResponse
 	req := map[string]any{"discoveryConfigs": configs, "regionId": d.o.region, "zoneId": d.o.zone}
 	if err := d.nodes.call(ctx, "/api/discovery/lookup.json", req, &resp); err != nil {
 		return nil, err
@@ -267,54 +270,72 @@ func (d *Discovery) send(ws *websocket.Conn, id string) {
 }
 
 // run keeps the change socket open (reconnecting with backoff and
-// resubscribing) and reconciles periodically.
+// resubscribing) and reconciles periodically. When a socket drops, its node
+// is avoided for a while, so the next one goes to another node (a draining
+// node closes its sockets), and the client waits a jittered backoff first,
+// which grows while sockets keep dropping early.
 func (d *Discovery) run(ctx context.Context) {
 	defer close(d.done)
 	reconcile := time.NewTicker(d.o.reconcile)
 	defer reconcile.Stop()
 	wait := d.o.backoff
 	for ctx.Err() == nil {
-		ws := d.dial(ctx)
-		if ws == nil {
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
+		ws, node := d.dial(ctx)
+		if ws != nil {
+			began := d.o.now()
+			d.session(ctx, ws, reconcile.C)
+			if ctx.Err() != nil {
 				return
 			}
-			wait = min(wait*2, d.o.maxWait)
-			continue
+			d.nodes.avoidAfter(node, verdictUnavailable)
+			if d.o.now().Sub(began) >= stableSocket {
+				wait = d.o.backoff
+			}
 		}
-		wait = d.o.backoff
-		d.mu.Lock()
-		d.ws = ws
-		ids := make([]string, 0, len(d.services))
-		for _, st := range d.services {
-			ids = append(ids, st.id)
+		if sleep(ctx, jitter(wait)) != nil {
+			return
 		}
-		d.mu.Unlock()
-		for _, id := range ids {
-			d.send(ws, id)
-		}
-		d.reconcile(ctx, "") // changes may have been missed while disconnected
-		d.readChanges(ctx, ws, reconcile.C)
-		d.mu.Lock()
-		d.ws = nil
-		d.mu.Unlock()
-		ws.Close()
+		wait = min(wait*2, d.o.maxWait)
 	}
 }
 
-func (d *Discovery) dial(ctx context.Context) *websocket.Conn {
+// session resubscribes on a new socket, reconciles and applies its changes
+// until it fails.
+func (d *Discovery) session(ctx context.Context, ws *websocket.Conn, reconcile <-chan time.Time) {
+	d.mu.Lock()
+	d.ws = ws
+	ids := make([]string, 0, len(d.services))
+	for _, st := range d.services {
+		ids = append(ids, st.id)
+	}
+	d.mu.Unlock()
+	for _, id := range ids {
+		d.send(ws, id)
+	}
+	d.reconcile(ctx, "") // changes may have been missed while disconnected
+	d.readChanges(ctx, ws, reconcile)
+	d.mu.Lock()
+	d.ws = nil
+	d.mu.Unlock()
+	ws.Close()
+}
+
+// dial opens the change socket to the first node, in order, that accepts
+// it (each node once), and returns it with its node.
+func (d *Discovery) dial(ctx context.Context) (*websocket.Conn, string) {
 	for _, u := range d.nodes.order() {
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ws, _, err := websocket.DefaultDialer.DialContext(dctx, wsURL(u, "/ws/discovery/instance-change"), nil)
+		ws, r, err := websocket.DefaultDialer.DialContext(dctx, wsURL(u, "/ws/discovery/instance-change"), nil)
 		cancel()
 		if err == nil {
-			return ws
+			return ws, u
 		}
-		d.nodes.markDown(u)
+		if ctx.Err() != nil {
+			return nil, ""
+		}
+		d.nodes.avoidAfter(u, dialVerdict(r))
 	}
-	return nil
+	return nil, ""
 }
 
 // readChanges applies pushed changes until the socket fails.

@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -28,9 +25,6 @@ type Service struct {
 	Instances []Instance `json:"instances"`
 }
 
-// ErrNoNode: no node answered.
-var ErrNoNode = errors.New("client: no Artemis node answered")
-
 // Option configures a client.
 type Option func(*options)
 
@@ -42,19 +36,43 @@ type options struct {
 	refresh           time.Duration
 	heartbeat         time.Duration
 	reconcile         time.Duration
-	nodeDownFor       time.Duration
+	attemptTimeout    time.Duration
+	nodeDownFor       time.Duration // how long a failed node is tried last
+	limitedFor        time.Duration // how long a rate-limited node is tried last
+	now               func() time.Time
 	log               *slog.Logger
 	disableNodeLookup bool
 }
 
+// Defaults of the failover policy (see nodes.call).
+const (
+	defaultRetries        = 3
+	defaultBackoff        = 100 * time.Millisecond
+	defaultMaxWait        = 2 * time.Second
+	defaultAttemptTimeout = 5 * time.Second
+	defaultNodeDownFor    = 10 * time.Second
+	defaultLimitedFor     = time.Second
+	// stableSocket is how long a WebSocket must have lived for its
+	// reconnection to start again from the base backoff.
+	stableSocket = 30 * time.Second
+)
+
 func defaults() options {
 	return options{
-		httpClient: &http.Client{Timeout: 5 * time.Second},
-		region:     "default", zone: "default",
-		retries: 3, backoff: 100 * time.Millisecond, maxWait: 2 * time.Second,
-		refresh: time.Minute, heartbeat: 5 * time.Second, reconcile: time.Minute,
-		nodeDownFor: 10 * time.Second,
-		log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		httpClient:     &http.Client{Timeout: 5 * time.Second},
+		region:         "default",
+		zone:           "default",
+		retries:        defaultRetries,
+		backoff:        defaultBackoff,
+		maxWait:        defaultMaxWait,
+		attemptTimeout: defaultAttemptTimeout,
+		refresh:        time.Minute,
+		heartbeat:      5 * time.Second,
+		reconcile:      time.Minute,
+		nodeDownFor:    defaultNodeDownFor,
+		limitedFor:     defaultLimitedFor,
+		now:            time.Now,
+		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
 
@@ -67,11 +85,18 @@ func WithRegion(r string) Option { return func(o *options) { o.region = r } }
 // WithZone sets the caller's zone.
 func WithZone(z string) Option { return func(o *options) { o.zone = z } }
 
-// WithRetries sets how many nodes a call tries before it fails (3), with
-// exponential backoff from base up to max between tries (100 ms, 2 s).
+// WithRetries sets how many times a call is retried (3: at most 4
+// attempts) and its backoff: a retry goes at once to a node the call has not
+// tried yet; once every node has failed it, the call waits a jittered
+// exponential backoff from base up to max (100 ms, 2 s) before going round
+// the nodes again.
 func WithRetries(n int, base, max time.Duration) Option {
 	return func(o *options) { o.retries, o.backoff, o.maxWait = n, base, max }
 }
+
+// WithAttemptTimeout bounds one attempt of a call on one node (5 s; zero
+// means the default), whatever the HTTP client's own timeout.
+func WithAttemptTimeout(d time.Duration) Option { return func(o *options) { o.attemptTimeout = d } }
 
 // WithNodeRefresh sets how often the node list is fetched again (1 min).
 func WithNodeRefresh(d time.Duration) Option { return func(o *options) { o.refresh = d } }
@@ -89,19 +114,22 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 func WithStaticNodes() Option { return func(o *options) { o.disableNodeLookup = true } }
 
 // nodes is the address manager: the known node URLs and a primary among
-// them. Calls go to the primary and fail over to the next nodes; a node that
-// failed is skipped for a while. Clients spread over the cluster because
-// each picks its primary at random when it learns the node list (with static
-// nodes the first one is the primary: the caller orders them).
+// them. Calls go to the primary and fail over to the next nodes. A node that
+// failed is avoided (tried after the others) for a while: nodeDownFor (10 s)
+// after a transport error, HTTP 5xx or service-unavailable, limitedFor (1 s)
+// after rate-limited; any answer from it ends that. Clients spread over the
+// cluster because each picks its primary at random when it learns the node
+// list (with static nodes the first one is the primary: the caller orders
+// them).
 type nodes struct {
 	o         *options
 	kind      string // "registry" or "discovery"
 	bootstrap []string
 	primary   atomic.Uint64
 
-	mu   sync.Mutex
-	urls []string             // guarded by mu
-	down map[string]time.Time // guarded by mu: when a node failed
+	mu    sync.Mutex
+	urls  []string             // guarded by mu
+	avoid map[string]time.Time // guarded by mu: until when a node is tried last
 }
 
 func newNodes(o *options, kind string, urls []string) (*nodes, error) {
@@ -112,30 +140,71 @@ func newNodes(o *options, kind string, urls []string) (*nodes, error) {
 	for i, u := range urls {
 		clean[i] = strings.TrimRight(u, "/")
 	}
-	return &nodes{o: o, kind: kind, bootstrap: clean, urls: clean, down: map[string]time.Time{}}, nil
+	return &nodes{o: o, kind: kind, bootstrap: clean, urls: clean, avoid: map[string]time.Time{}}, nil
 }
 
-// order returns the nodes to try, healthy ones first, starting round-robin.
+// order returns the nodes to try: from the primary round the list, avoided
+// ones last (the one avoided for the shortest time first).
 func (n *nodes) order() []string {
+	now := n.o.now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	start := int(n.primary.Load())
-	var up, failed []string
+	start := int(n.primary.Load() % uint64(len(n.urls)))
+	out := make([]string, 0, len(n.urls))
+	var avoided []string
 	for i := range n.urls {
 		u := n.urls[(start+i)%len(n.urls)]
-		if t, ok := n.down[u]; ok && time.Since(t) < n.o.nodeDownFor {
-			failed = append(failed, u)
+		if until, ok := n.avoid[u]; ok && now.Before(until) {
+			avoided = append(avoided, u)
 		} else {
-			up = append(up, u)
+			out = append(out, u)
 		}
 	}
-	return append(up, failed...)
+	slices.SortStableFunc(avoided, func(a, b string) int { return n.avoid[a].Compare(n.avoid[b]) })
+	return append(out, avoided...)
 }
 
-func (n *nodes) markDown(u string) {
+// next returns the first node of the order not in tried, or "" when every
+// node is.
+func (n *nodes) next(tried []string) string {
+	for _, u := range n.order() {
+		if !slices.Contains(tried, u) {
+			return u
+		}
+	}
+	return ""
+}
+
+// avoidAfter makes node u tried last for a while after a failure of kind v.
+func (n *nodes) avoidAfter(u string, v verdict) {
+	d := n.o.nodeDownFor
+	if v == verdictRateLimited {
+		d = n.o.limitedFor
+	}
+	now := n.o.now()
 	n.mu.Lock()
-	n.down[u] = time.Now()
+	defer n.mu.Unlock()
+	for k, until := range n.avoid {
+		if !now.Before(until) {
+			delete(n.avoid, k)
+		}
+	}
+	n.avoid[u] = now.Add(d)
+}
+
+// answered records that node u answered: it is no longer avoided.
+func (n *nodes) answered(u string) {
+	n.mu.Lock()
+	delete(n.avoid, u)
 	n.mu.Unlock()
+}
+
+// nodesResponse is the answer of up-registry-nodes.json and up-discovery-nodes.json.
+type nodesResponse struct {
+	envelope
+	Nodes []struct {
+		URL string `json:"url"`
+	} `json:"nodes"`
 }
 
 // refresh replaces the node list with the cluster's up-<kind>-nodes.
@@ -143,12 +212,7 @@ func (n *nodes) refresh(ctx context.Context) error {
 	if n.o.disableNodeLookup {
 		return nil
 	}
-	var resp struct {
-		Nodes []struct {
-			URL string `json:"url"`
-		} `json:"nodes"`
-		ResponseStatus status `json:"responseStatus"`
-	}
+	var resp nodesResponse
 	req := map[string]string{"regionId": n.o.region, "zoneId": n.o.zone}
 	if err := n.call(ctx, "/api/cluster/up-"+n.kind+"-nodes.json", req, &resp); err != nil {
 		return err
@@ -170,75 +234,6 @@ func (n *nodes) refresh(ctx context.Context) error {
 	n.urls = urls
 	n.primary.Store(uint64(rand.IntN(len(urls))))
 	n.mu.Unlock()
-	return nil
-}
-
-type status struct {
-	Status    string `json:"status"`
-	ErrorCode string `json:"errorCode"`
-	Message   string `json:"message"`
-}
-
-// call POSTs req as JSON to path on one node after another (up to the
-// configured retries, with backoff) until one answers below HTTP 400. A
-// transport error or an HTTP status of 400 or more marks the node down and
-// moves on, as the Java client does.
-func (n *nodes) call(ctx context.Context, path string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("client: cannot encode request: %w", err)
-	}
-	wait := n.o.backoff
-	var last error
-	for attempt, u := range n.attempts() {
-		if attempt > 0 {
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			wait = min(wait*2, n.o.maxWait)
-		}
-		if last = n.post(ctx, u+path, body, resp); last == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		n.markDown(u)
-		n.o.log.Warn("artemis node failed", "node", u, "path", path, "err", last)
-	}
-	return fmt.Errorf("%w: %s: %w", ErrNoNode, path, last)
-}
-
-// attempts lists the nodes one call tries: retries+1 tries over the order.
-func (n *nodes) attempts() []string {
-	order := n.order()
-	out := make([]string, 0, n.o.retries+1)
-	for i := 0; i <= n.o.retries; i++ {
-		out = append(out, order[i%len(order)])
-	}
-	return out
-}
-
-func (n *nodes) post(ctx context.Context, url string, body []byte, resp any) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	r, err := n.o.httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer r.Body.Close()
-	if r.StatusCode >= 400 {
-		io.Copy(io.Discard, r.Body)
-		return fmt.Errorf("HTTP %d", r.StatusCode)
-	}
-	if err := json.NewDecoder(r.Body).Decode(resp); err != nil {
-		return fmt.Errorf("cannot decode answer: %w", err)
-	}
 	return nil
 }
 

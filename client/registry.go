@@ -21,13 +21,14 @@ type Registry struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu    sync.Mutex
-	insts map[string]Instance // by instanceKey; guarded by mu
-	ws    *websocket.Conn     // heartbeat socket, nil when down; guarded by mu
+	mu     sync.Mutex
+	insts  map[string]Instance // by instanceKey; guarded by mu
+	ws     *websocket.Conn     // heartbeat socket, nil when down; guarded by mu
+	wsNode string              // the node ws is connected to; guarded by mu
 }
 
 type registryResponse struct {
-	ResponseStatus  status `json:"responseStatus"`
+	envelope
 	FailedInstances []struct {
 		Instance     Instance `json:"instance"`
 		ErrorCode    string   `json:"errorCode"`
@@ -168,41 +169,56 @@ func (r *Registry) Heartbeat(ctx context.Context) {
 }
 
 // wsHeartbeat sends one heartbeat message on the socket (dialling it when
-// down) and reads its answer.
+// down) and reads its answer. An answer of service-unavailable or
+// rate-limited closes the socket and avoids its node, and the caller falls
+// back to HTTP, which tries the other nodes.
 func (r *Registry) wsHeartbeat(ctx context.Context, insts []Instance) (registryResponse, error) {
 	var resp registryResponse
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ws == nil {
-		var err error
-		for _, u := range r.nodes.order() {
-			dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			r.ws, _, err = websocket.DefaultDialer.DialContext(dctx, wsURL(u, "/ws/registry/heartbeat"), nil)
-			cancel()
-			if err == nil {
-				break
-			}
-			r.nodes.markDown(u)
-		}
-		if r.ws == nil {
-			return resp, fmt.Errorf("cannot open the heartbeat socket: %w", err)
+		if err := r.dialLocked(ctx); err != nil {
+			return resp, err
 		}
 	}
 	r.ws.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	r.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	msg, _ := json.Marshal(map[string]any{"instances": insts})
-	if err := r.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
-		r.ws.Close()
-		r.ws = nil
-		return resp, err
-	}
-	_, answer, err := r.ws.ReadMessage()
+	v, err := verdictUnavailable, r.ws.WriteMessage(websocket.TextMessage, msg)
 	if err == nil {
-		err = json.Unmarshal(answer, &resp)
+		var answer []byte
+		if _, answer, err = r.ws.ReadMessage(); err == nil {
+			err = json.Unmarshal(answer, &resp)
+		}
+		if err == nil {
+			v, err = inBandVerdict(resp.ResponseStatus)
+		}
 	}
 	if err != nil {
+		r.nodes.avoidAfter(r.wsNode, v)
 		r.ws.Close()
 		r.ws = nil
 	}
 	return resp, err
+}
+
+// dialLocked opens the heartbeat socket to the first node, in order, that
+// accepts it (each node once).
+func (r *Registry) dialLocked(ctx context.Context) error {
+	var err error
+	for _, u := range r.nodes.order() {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ws, hr, derr := websocket.DefaultDialer.DialContext(dctx, wsURL(u, "/ws/registry/heartbeat"), nil)
+		cancel()
+		if derr == nil {
+			r.ws, r.wsNode = ws, u
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		err = derr
+		r.nodes.avoidAfter(u, dialVerdict(hr))
+	}
+	return fmt.Errorf("cannot open the heartbeat socket: %w", err)
 }
