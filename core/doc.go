@@ -38,6 +38,8 @@
 // queued at its deadline; when its bucket comes due the eviction goroutine
 // either evicts it (if it really expired and self-preservation allows) or
 // re-queues it at its current deadline, so a lease costs O(1) work per TTL.
+// A removed lease leaves its bucket at once, so the wheel never keeps a
+// removed lease's record alive.
 // The sweep takes a shard lock for at most sweepChunk leases at a time.
 //
 // # Versions and the change stream

@@ -44,9 +44,20 @@ func (w *wheel) insert(l *lease, deadline int64) {
 	if t-w.last > w.mask {
 		t = w.last + w.mask
 	}
-	l.deadline = deadline
 	i := t & w.mask
+	l.wslot, l.wpos = int32(i), int32(len(w.slots[i]))
 	w.slots[i] = append(w.slots[i], l)
+}
+
+// remove unqueues l, which is being removed from the registry, so that the
+// wheel does not keep it (and its record, up to ~130 KB) alive until its
+// bucket comes due: otherwise a client that registers and unregisters
+// would pin memory in proportion to its rate times the TTL. A lease in a
+// bucket being swept is no longer in the wheel; the sweep skips it.
+func (w *wheel) remove(l *lease) {
+	if s := w.slots[l.wslot]; int(l.wpos) < len(s) && s[l.wpos] == l {
+		s[l.wpos] = nil
+	}
 }
 
 // sweep processes every bucket whose tick has fully passed. It evicts expired
@@ -71,7 +82,7 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 			end := min(start+sweepChunk, len(due))
 			sh.mu.Lock()
 			for _, l := range due[start:end] {
-				if l.removed {
+				if l == nil || l.removed {
 					continue
 				}
 				deadline := l.renewed.Load() + r.ttlMs

@@ -38,8 +38,12 @@ const (
 	StatusUnknown   = "unknown"
 )
 
-// Limits applied by Validate. They keep one instance from costing more than a
-// few kilobytes of memory.
+// Limits applied by Validate. They bound an instance's data to about 19 KB.
+// Its stored record is usually a few hundred bytes, but JSON escapes a
+// control character in six bytes and the record keeps escaped values also
+// unescaped, so a record at every limit, all escaped, is about 130 KB (and
+// about 250 KB as a change log entry, see Config.ChangeLogBytes). The
+// number of instances is not bounded here.
 const (
 	MaxFieldLen      = 1024 // bytes in any string field
 	MaxMetadataLen   = 64   // metadata entries per instance

@@ -43,14 +43,16 @@ type shard struct {
 
 // lease is the registry's entry for one instance.
 type lease struct {
-	h1, h2   uint64       // InstanceKey hash; immutable
-	renewed  atomic.Int64 // epoch ms of the last registration or heartbeat
-	rec      atomic.Pointer[Record]
-	svc      *service
-	created  int64 // epoch ms, immutable
-	deadline int64 // wheel slot deadline, guarded by shard.mu
-	removed  bool  // guarded by shard.mu
-	held     bool  // expired but kept by self-preservation; guarded by shard.mu
+	h1, h2  uint64       // InstanceKey hash; immutable
+	renewed atomic.Int64 // epoch ms of the last registration or heartbeat
+	rec     atomic.Pointer[Record]
+	svc     *service
+	created int64 // epoch ms, immutable
+	removed bool  // guarded by shard.mu
+	held    bool  // expired but kept by self-preservation; guarded by shard.mu
+	// wslot and wpos locate the lease in its wheel bucket (see
+	// wheel.remove); guarded by shard.mu.
+	wslot, wpos int32
 	// rec0 is the lease's first record, allocated with it. Records are never
 	// copied: rec points here until a re-registration replaces it.
 	rec0 Record
@@ -244,6 +246,7 @@ func (r *Registry) Unregister(insts []*Instance, failed []FailedInstance) []Fail
 // The caller holds sh.mu.
 func (r *Registry) removeLocked(sh *shard, l *lease, now int64) {
 	sh.table.Load().deleteLocked(l)
+	sh.wheel.remove(l)
 	l.removed = true
 	sh.releaseLocked(l)
 	sh.count.Add(-1)
