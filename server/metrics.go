@@ -189,6 +189,12 @@ func newLimitMetric(name, help string, kind prometheus.ValueType, value func(s *
 }
 
 var limitMetrics = []limitMetric{
+	newLimitMetric("artemis_connections_open", "Open connections (WebSocket sessions included); bounded by server.maxConnections.", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.conns.open.Load()) }),
+	newLimitMetric("artemis_connections_refused_total", "Connections closed at accept because server.maxConnections were open.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.conns.refused.Load()) }),
+	newLimitMetric("artemis_connections_timed_out_total", "Connections closed because a request took longer than server.requestReadTimeout to arrive.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.conns.timedOut.Load()) }),
 	newLimitMetric("artemis_rate_limited_client_share_total", "Status and cluster requests refused because their client spent its share (rateLimit.clientShare); also counted in artemis_rate_limited_total.",
 		prometheus.CounterValue, func(s *Server) float64 { return float64(s.clientLimited.Load()) }),
 	newLimitMetric("artemis_inflating_bytes", "Bytes reserved for gzip bodies being inflated; bounded by server.maxInflatingBytes.", prometheus.GaugeValue,

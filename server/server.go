@@ -28,6 +28,8 @@ const (
 	defaultMaxHeaderBytes         = 16 << 10
 	defaultMaxInstancesPerRequest = 10_000
 	defaultMaxLookupServices      = 1_000
+	defaultMaxConnections         = 50_000
+	defaultRequestReadTimeout     = 30 * time.Second
 	defaultReadTimeout            = 30 * time.Second
 	defaultWriteTimeout           = 30 * time.Second
 	defaultIdleTimeout            = 2 * time.Minute
@@ -63,6 +65,13 @@ type Config struct {
 	// (1,000); a larger request gets 413 bad-request. A service named
 	// several times is answered once.
 	MaxLookupServices int
+	// MaxConnections bounds the open connections, WebSocket sessions
+	// included (50,000); one accepted over it is closed at once.
+	MaxConnections int
+	// RequestReadTimeout bounds the time from the first byte of a request
+	// to its last (header and body; 30 s): a client that drips its request
+	// is disconnected (checked every second). ReadTimeout bounds each read.
+	RequestReadTimeout time.Duration
 	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection (30 s, 30 s, 2 min).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -109,6 +118,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxLookupServices <= 0 {
 		c.MaxLookupServices = defaultMaxLookupServices
 	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = defaultMaxConnections
+	}
+	if c.RequestReadTimeout <= 0 {
+		c.RequestReadTimeout = defaultRequestReadTimeout
+	}
 	if c.ReadTimeout <= 0 {
 		c.ReadTimeout = defaultReadTimeout
 	}
@@ -149,6 +164,7 @@ type Server struct {
 	errLog        *rateLimitedLog
 	hub           *hub
 	inflating     *inflateBudget
+	conns         *connTracker
 }
 
 // New returns a server for reg; Run starts it.
@@ -161,6 +177,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 			s.clients[op] = newClientLimiter(l, cfg.RateLimits.ClientShare)
 		}
 	}
+	s.conns = newConnTracker(cfg.MaxConnections, cfg.RequestReadTimeout, min(connSweep, cfg.RequestReadTimeout/4))
 	s.errLog = newRateLimitedLog(cfg.Logger)
 	s.metrics = newMetrics(s)
 	s.hub = newHub(reg, cfg.Push, s.metrics.pushLatency.Observe)
@@ -185,13 +202,14 @@ func New(reg *core.Registry, cfg Config) *Server {
 		server.WithHandleMethodNotAllowed(true),
 		server.WithRedirectTrailingSlash(false),
 		server.WithRedirectFixedPath(false),
+		server.WithOnAccept(s.conns.onAccept),
 	}
 	if cfg.Listener != nil {
 		opts = append(opts, server.WithListener(cfg.Listener))
 	}
 	quietHertz.Do(func() { hlog.SetLevel(hlog.LevelWarn) }) // start-up chatter; errors still show
 	s.h = server.New(opts...)
-	s.h.Use(s.recoverPanics, cors)
+	s.h.Use(s.conns.track, s.recoverPanics, cors)
 	s.routes(s.h.Engine)
 	if cfg.Pprof {
 		servePprof(s.h.Engine, cfg.PprofRemote)
@@ -211,7 +229,9 @@ func (s *Server) Run() error { return s.h.Run() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.up.Store(false)
 	s.hub.close() // WebSocket sessions hold their connections until closed
-	if err := s.h.Shutdown(ctx); err != nil {
+	err := s.h.Shutdown(ctx)
+	s.conns.close()
+	if err != nil {
 		return fmt.Errorf("cannot shut down the HTTP server: %w", err)
 	}
 	return nil
