@@ -189,6 +189,8 @@ func newLimitMetric(name, help string, kind prometheus.ValueType, value func(s *
 }
 
 var limitMetrics = []limitMetric{
+	newLimitMetric("artemis_changelog_bytes", "Bytes the change log holds (records and encoded changes); bounded by registry.changelogBytes.", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.reg.Stats().ChangeLog.Bytes) }),
 	newLimitMetric("artemis_connections_open", "Open connections (WebSocket sessions included); bounded by server.maxConnections.", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.conns.open.Load()) }),
 	newLimitMetric("artemis_connections_refused_total", "Connections closed at accept because server.maxConnections were open.", prometheus.CounterValue,

@@ -5,6 +5,7 @@ import (
 	stdjson "encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/artemis-go/artemis/core"
 )
 
 // Regression tests of the defects a review found (issue 10), one per
@@ -354,5 +357,41 @@ func TestStatusLimitsApart(t *testing.T) {
 		if ec := errorCodeOf(t, flooder, base+"/api/status/node.json"); ec != "success" {
 			t.Fatalf("node.json answered %s under a flood; want success (never limited)", ec)
 		}
+	}
+}
+
+// The change log is bounded in bytes: after re-registrations with large
+// metadata, a delta from before them answers "reload everything" instead
+// of an answer the size of every change, and the metric shows the bound.
+func TestChangeLogBytesBoundDeltas(t *testing.T) {
+	const bound = 1 << 20
+	reg, err := core.New(core.Config{Region: "SHA", ChangeLogBytes: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+	s := New(reg, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(s.hub.close)
+	start := reg.Version()
+	meta := `{"k":"` + strings.Repeat("\\u0001", 1000) + `"}` // escaped: the record grows
+	for i := range 300 {
+		body := `{"instances":[{"regionId":"sha","serviceId":"svc","instanceId":"i","url":"http://x","metadata":` +
+			strings.Replace(meta, `"k"`, `"k`+strconv.Itoa(i)+`"`, 1) + `}]}`
+		if code, ec := answer(t, do(s, "POST", "/api/registry/register.json", body)); code != 200 || ec != "success" {
+			t.Fatalf("register %d answered %d %s", i, code, ec)
+		}
+	}
+	if st := reg.Stats().ChangeLog; st.Bytes > bound || st.Entries >= 300 {
+		t.Fatalf("the change log holds %d changes, %d bytes; want at most %d bytes", st.Entries, st.Bytes, bound)
+	}
+	r := do(s, "GET", "/api/discovery/services-delta.json?version="+strconv.FormatInt(start, 10), "")
+	if code, ec := answer(t, r); code != 200 || ec != "data-not-found" || !strings.Contains(r.body, "fetch services.json") {
+		t.Fatalf("a delta from before the retained log answered %d %s %.200s; want the reload answer", code, ec, r.body)
+	}
+	if len(r.body) > 1024 {
+		t.Fatalf("the reload answer is %d bytes", len(r.body))
+	}
+	if out := scrape(t, s); !strings.Contains(out, "artemis_changelog_bytes ") {
+		t.Fatal("metrics lack artemis_changelog_bytes")
 	}
 }

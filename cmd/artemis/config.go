@@ -57,12 +57,13 @@ func (s setting) env() string {
 func (c *serverConfig) settings() []setting {
 	rc, sc, rl := &c.Registry, &c.Server, &c.Limits
 	*rc = core.Config{Region: "default", Zone: "default", LeaseTTL: 20 * time.Second, Shards: 128,
-		EvictionTick: 250 * time.Millisecond, ChangeLogSize: 1 << 17, ChangeLogAge: 10 * time.Minute,
+		EvictionTick: 250 * time.Millisecond, ChangeLogSize: 1 << 17, ChangeLogAge: 10 * time.Minute, ChangeLogBytes: 64 << 20,
 		SelfPreservation: core.SelfPreservationConfig{Window: 10 * time.Second, MinPeak: 50, Threshold: 0.85, PeakDecay: 10 * time.Minute}}
-	*sc = server.Config{Addr: "127.0.0.1:8080", MaxBodyBytes: 8 << 20, MaxInflatedBytes: 32 << 20, MaxHeaderBytes: 16 << 10,
-		MaxInstancesPerRequest: 10_000, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	*sc = server.Config{Addr: "127.0.0.1:8080", MaxBodyBytes: 8 << 20, MaxInflatedBytes: 32 << 20, MaxInflatingBytes: 128 << 20,
+		MaxHeaderBytes: 16 << 10, MaxInstancesPerRequest: 10_000, MaxLookupServices: 1_000, MaxConnections: 50_000,
+		RequestReadTimeout: 30 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		Push: server.PushConfig{Library: server.WSLibraries[0], SendQueue: 256, PingInterval: 30 * time.Second, PongWait: 75 * time.Second,
-			WriteWait: 10 * time.Second, SessionLifetime: 30 * time.Minute}}
+			WriteWait: 10 * time.Second, SessionLifetime: 30 * time.Minute, MaxSubscriptionBytes: 64 << 20}}
 	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
@@ -73,9 +74,13 @@ func (c *serverConfig) settings() []setting {
 		{"server.nodeUrl", "node-url", "URL this node advertises (default http://ADDR)", "NodeURL", (*stringValue)(&sc.NodeURL)},
 		{"server.maxBodyBytes", "max-body-bytes", "request body cap (413 above)", "MaxBodyBytes", (*intValue)(&sc.MaxBodyBytes)},
 		{"server.maxInflatedBytes", "max-inflated-bytes", "gzip request body cap after inflation", "MaxInflatedBytes", (*intValue)(&sc.MaxInflatedBytes)},
+		{"server.maxInflatingBytes", "max-inflating-bytes", "bytes of gzip bodies inflated at once over the node (503 service-unavailable above, after 1 s)", "MaxInflatingBytes", (*intValue)(&sc.MaxInflatingBytes)},
 		{"server.maxHeaderBytes", "max-header-bytes", "request header cap", "MaxHeaderBytes", (*intValue)(&sc.MaxHeaderBytes)},
+		{"server.maxLookupServices", "max-lookup-services", "services in one lookup.json or leases.json (413 bad-request above)", "MaxLookupServices", (*intValue)(&sc.MaxLookupServices)},
+		{"server.maxConnections", "max-connections", "open connections, WebSocket sessions included (closed at accept above)", "MaxConnections", (*intValue)(&sc.MaxConnections)},
+		{"server.requestReadTimeout", "request-read-timeout", "time from a request's first byte to its last (header and body)", "RequestReadTimeout", (*durationValue)(&sc.RequestReadTimeout)},
 		{"server.maxInstancesPerRequest", "max-instances-per-request", "instances in one registry request (bad-request above)", "MaxInstancesPerRequest", (*intValue)(&sc.MaxInstancesPerRequest)},
-		{"server.readTimeout", "read-timeout", "connection read timeout", "ReadTimeout", (*durationValue)(&sc.ReadTimeout)},
+		{"server.readTimeout", "read-timeout", "bound on each read of a connection", "ReadTimeout", (*durationValue)(&sc.ReadTimeout)},
 		{"server.writeTimeout", "write-timeout", "connection write timeout", "WriteTimeout", (*durationValue)(&sc.WriteTimeout)},
 		{"server.idleTimeout", "idle-timeout", "keep-alive idle timeout", "IdleTimeout", (*durationValue)(&sc.IdleTimeout)},
 		{"server.pprof", "pprof", "serve /debug/pprof/ (loopback clients only) with mutex and block profiling", "Pprof", (*boolValue)(&sc.Pprof)},
@@ -87,6 +92,7 @@ func (c *serverConfig) settings() []setting {
 		{"registry.evictionTick", "eviction-tick", "granularity of lease expiry", "EvictionTick", (*durationValue)(&rc.EvictionTick)},
 		{"registry.changelogSize", "changelog-size", "changes retained for services-delta.json", "ChangeLogSize", (*intValue)(&rc.ChangeLogSize)},
 		{"registry.changelogAge", "changelog-age", "how long changes are retained", "ChangeLogAge", (*durationValue)(&rc.ChangeLogAge)},
+		{"registry.changelogBytes", "changelog-bytes", "bytes of changes retained (a reader that falls off reloads everything)", "ChangeLogBytes", (*intValue)(&rc.ChangeLogBytes)},
 		{"registry.selfPreservation.enabled", "self-preservation", "suspend eviction when renewals collapse", "Disabled", (*boolValue)(&spEnabled)},
 		{"registry.selfPreservation.window", "self-preservation-window", "window renewals are counted over", "Window", (*durationValue)(&sp.Window)},
 		{"registry.selfPreservation.minPeak", "self-preservation-min-peak", "peak renewals below which no protection applies", "MinPeak", (*int64Value)(&sp.MinPeak)},
@@ -102,12 +108,16 @@ func (c *serverConfig) settings() []setting {
 		{"rateLimit.discovery.burst", "", "discovery burst", "", (*intValue)(&rl.Discovery.Burst)},
 		{"rateLimit.status.rate", "rate-limit-status", "status and cluster requests per second (0: unlimited)", "", (*floatValue)(&rl.Status.Rate)},
 		{"rateLimit.status.burst", "", "status burst", "", (*intValue)(&rl.Status.Burst)},
+		{"rateLimit.cluster.rate", "rate-limit-cluster", "cluster.json and up-*-nodes.json requests per second (0: unlimited)", "", (*floatValue)(&rl.Cluster.Rate)},
+		{"rateLimit.cluster.burst", "", "cluster burst", "", (*intValue)(&rl.Cluster.Burst)},
+		{"rateLimit.clientShare", "rate-limit-client-share", "share of the status and cluster limits one client IP may use (0 or 1: no per-client share)", "", (*floatValue)(&rl.ClientShare)},
 		{"push.library", "ws-library", "WebSocket implementation: " + strings.Join(server.WSLibraries, " or "), "", (*stringValue)(&pc.Library)},
 		{"push.sendQueue", "ws-send-queue", "frames queued per WebSocket subscriber before it is sent a reload", "", (*intValue)(&pc.SendQueue)},
 		{"push.pingInterval", "ws-ping-interval", "how often the server pings each WebSocket session", "", (*durationValue)(&pc.PingInterval)},
 		{"push.pongWait", "ws-pong-wait", "a WebSocket session silent this long is closed", "", (*durationValue)(&pc.PongWait)},
 		{"push.writeWait", "ws-write-wait", "bound on one WebSocket write", "", (*durationValue)(&pc.WriteWait)},
 		{"push.sessionLifetime", "ws-session-lifetime", "WebSocket sessions are closed after this long so clients rebalance", "", (*durationValue)(&pc.SessionLifetime)},
+		{"push.maxSubscriptionBytes", "ws-max-subscription-bytes", "bytes of subscribed service ids over every WebSocket session of the node (1008 above)", "", (*intValue)(&pc.MaxSubscriptionBytes)},
 		{"log.level", "log-level", "debug, info, warn or error", "", (*stringValue)(&c.Log.Level)},
 		{"log.format", "log-format", "text or json", "", (*stringValue)(&c.Log.Format)},
 	}
@@ -296,7 +306,13 @@ func (c *serverConfig) validate(table []setting) error {
 		{"server.addr", c.Server.Addr == "", "must not be empty"},
 		{"server.maxBodyBytes", c.Server.MaxBodyBytes < 1, "must be positive"},
 		{"server.maxInflatedBytes", c.Server.MaxInflatedBytes < c.Server.MaxBodyBytes, "must be at least server.maxBodyBytes"},
+		{"server.maxInflatingBytes", c.Server.MaxInflatingBytes < 2*(c.Server.MaxInflatedBytes+1), "must be at least twice server.maxInflatedBytes, plus 2"},
 		{"server.maxHeaderBytes", c.Server.MaxHeaderBytes < 1024, "must be at least 1024"},
+		{"server.maxLookupServices", c.Server.MaxLookupServices < 1, "must be positive"},
+		{"server.maxConnections", c.Server.MaxConnections < 1, "must be positive"},
+		{"server.requestReadTimeout", c.Server.RequestReadTimeout < 100*time.Millisecond, "must be at least 100ms"},
+		{"push.maxSubscriptionBytes", c.Server.Push.MaxSubscriptionBytes < 1<<20, "must be at least 1 MiB"},
+		{"rateLimit.clientShare", c.Limits.ClientShare < 0 || c.Limits.ClientShare > 1, "must be between 0 and 1"},
 		{"server.maxInstancesPerRequest", c.Server.MaxInstancesPerRequest < 1, "must be positive"},
 		{"server.readTimeout", c.Server.ReadTimeout <= 0, "must be positive"},
 		{"server.writeTimeout", c.Server.WriteTimeout <= 0, "must be positive"},
@@ -311,7 +327,7 @@ func (c *serverConfig) validate(table []setting) error {
 		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
 	}
 	for op, l := range map[string]server.Limit{"register": c.Limits.Register, "heartbeat": c.Limits.Heartbeat,
-		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status} {
+		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status, "cluster": c.Limits.Cluster} {
 		checks = append(checks,
 			struct {
 				key string

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/artemis-go/artemis/server"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -123,5 +126,54 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 	}
 	if code := run([]string{"server", "--config", "/nonexistent.yaml"}, &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
 		t.Fatalf("unexpected exit code %d for a missing file", code)
+	}
+}
+
+// The limits of issue 10 are settings like every other: file, environment
+// and flags reach the server, and values that cannot work are refused.
+func TestLimitSettings(t *testing.T) {
+	path := writeConfig(t, `
+server:
+  maxLookupServices: 20
+  maxConnections: 100
+push:
+  maxSubscriptionBytes: 2097152
+rateLimit:
+  cluster: {rate: 7, burst: 9}
+  clientShare: 0.5
+`)
+	cfg, _, err := loadServerConfig([]string{"--config", path, "--request-read-timeout", "5s"},
+		env(map[string]string{"ARTEMIS_SERVER_MAXINFLATINGBYTES": "100000000"}), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"lookup cap", cfg.Server.MaxLookupServices, 20},
+		{"connections", cfg.Server.MaxConnections, 100},
+		{"subscription bytes", cfg.Server.Push.MaxSubscriptionBytes, 2 << 20},
+		{"cluster limit", cfg.Limits.Cluster, server.Limit{Rate: 7, Burst: 9}},
+		{"client share", cfg.Limits.ClientShare, 0.5},
+		{"request read timeout (flag)", cfg.Server.RequestReadTimeout, 5 * time.Second},
+		{"inflating bytes (environment)", cfg.Server.MaxInflatingBytes, 100000000},
+	} {
+		if c.got != c.want {
+			t.Errorf("unexpected %s %v; want %v", c.name, c.got, c.want)
+		}
+	}
+	for _, bad := range [][]string{
+		{"--max-inflating-bytes", "1000"},
+		{"--max-lookup-services", "0"},
+		{"--max-connections", "0"},
+		{"--request-read-timeout", "1ms"},
+		{"--ws-max-subscription-bytes", "1000"},
+		{"--rate-limit-client-share", "1.5"},
+		{"--rate-limit-cluster", "-1"},
+	} {
+		if _, _, err := loadServerConfig(bad, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "invalid configuration") {
+			t.Errorf("%v: unexpected error %v; want invalid configuration", bad, err)
+		}
 	}
 }
