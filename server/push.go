@@ -17,7 +17,8 @@ import (
 // subscriber's bounded queue. A session has a writer goroutine only while
 // its queue is not empty. A subscriber whose queue is full is not waited
 // for: its queue is dropped and it is sent a reload for each service it
-// follows; one that overflows again soon after is disconnected. A second
+// follows; one that keeps overflowing without its writer writing anything
+// is disconnected (session.overflow). A second
 // goroutine pings every session and ends those past their lifetime.
 
 // Defaults of PushConfig.
@@ -28,8 +29,8 @@ const (
 	defaultWriteWait            = 10 * time.Second
 	defaultSessionLifetime      = 30 * time.Minute
 	defaultMaxSubscriptionBytes = 64 << 20
-	maxOverflows                = 3
-	overflowWindow              = time.Minute
+	maxOverflows                = 3 // strikes in a row (see session.overflow)
+	defaultStrikeGap            = time.Second
 )
 
 // PushConfig configures WebSocket sessions. Zero fields take defaults.
@@ -101,13 +102,15 @@ type hub struct {
 	sessions  map[*session]struct{}            // every open session; guarded by mu
 
 	conns      [numWSKinds]atomic.Int64
-	pushed     atomic.Int64 // frames queued to subscribers
-	dropped    atomic.Int64 // subscribers that fell behind (sent a reload)
-	kicked     atomic.Int64 // subscribers disconnected for falling behind again
-	reloads    atomic.Int64 // times the hub itself fell behind the change log
-	subCount   atomic.Int64 // subscriptions of every session; written under mu
-	subBytes   atomic.Int64 // what they hold (ids and overhead); written under mu
-	subRefused atomic.Int64 // subscriptions refused
+	pushed     atomic.Int64  // frames queued to subscribers
+	dropped    atomic.Int64  // subscribers that fell behind (sent a reload)
+	kicked     atomic.Int64  // subscribers disconnected for falling behind again
+	reloads    atomic.Int64  // times the hub itself fell behind the change log
+	subCount   atomic.Int64  // subscriptions of every session; written under mu
+	subBytes   atomic.Int64  // what they hold (ids and overhead); written under mu
+	subRefused atomic.Int64  // subscriptions refused
+	at         atomic.Int64  // the version the hub has published up to
+	strikeGap  time.Duration // see session.overflow
 	latency    func(seconds float64)
 	prepare    func(payload []byte) []byte // what a transport writes for a text message
 	done       chan struct{}
@@ -117,7 +120,8 @@ type hub struct {
 
 func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
 	h := &hub{reg: reg, cfg: cfg.withDefaults(), byService: map[string]map[*session]struct{}{},
-		all: map[*session]struct{}{}, sessions: map[*session]struct{}{}, latency: latency, done: make(chan struct{})}
+		all: map[*session]struct{}{}, sessions: map[*session]struct{}{}, latency: latency, done: make(chan struct{}),
+		strikeGap: defaultStrikeGap}
 	h.prepare = TextFrame
 	if h.cfg.Library == LibraryGorilla {
 		h.prepare = func(b []byte) []byte { return b } // gorilla frames each write itself
@@ -127,6 +131,9 @@ func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
 	go h.maintain()
 	return h
 }
+
+// version returns the version the hub has published up to.
+func (h *hub) version() int64 { return h.at.Load() }
 
 // close stops the hub and closes every session.
 func (h *hub) close() {
@@ -162,6 +169,7 @@ func (h *hub) run(version int64) {
 			}
 			version = v
 		}
+		h.at.Store(version)
 		buf = changes
 		clear(buf)
 		select {

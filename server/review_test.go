@@ -395,3 +395,34 @@ func TestChangeLogBytesBoundDeltas(t *testing.T) {
 		t.Fatal("metrics lack artemis_changelog_bytes")
 	}
 }
+
+// A subscriber that reads as fast as it can is never disconnected by a
+// burst of changes, however far the burst outruns it: it is sent reloads,
+// and strikes only count overflows with nothing written between them.
+func TestBurstDoesNotDisconnectAReader(t *testing.T) {
+	const queue = 8
+	s := newTestServer(t, Config{Push: PushConfig{SendQueue: queue, Library: LibraryGorilla}})
+	tr := &fakeTransport{}
+	ss := s.hub.newSession(wsInstanceChange, tr)
+	s.hub.add(ss)
+	s.hub.subscribe(ss, "svc")
+	for round := range 5 { // five bursts of 500 new instances each
+		insts := make([]*core.Instance, 500)
+		for i := range insts {
+			id := "i" + strconv.Itoa(round*1000+i)
+			insts[i] = &core.Instance{RegionID: "SHA", ServiceID: "svc", InstanceID: id, URL: "http://" + id}
+		}
+		if failed := s.reg.Register(insts, nil); len(failed) > 0 {
+			t.Fatalf("cannot register: %+v", failed)
+		}
+		want := s.reg.Version()
+		waitFor(t, func() bool { return s.hub.version() == want }, "the hub through the burst")
+	}
+	if tr.isClosed() || s.hub.kicked.Load() != 0 {
+		t.Fatalf("a reading subscriber was disconnected by bursts (kicked %d)", s.hub.kicked.Load())
+	}
+	waitFor(t, func() bool {
+		g := tr.got()
+		return len(g) > 0 && strings.Contains(g[len(g)-1], `"serviceId":"svc"`)
+	}, "the subscriber's last frame")
+}

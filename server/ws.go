@@ -67,10 +67,12 @@ type session struct {
 	pingDue   bool
 	writing   bool // a writer goroutine runs (or the session is closed)
 
-	overflows   atomic.Int64
-	firstOverAt atomic.Int64
-	closeOnce   sync.Once
-	closed      chan struct{}
+	written           atomic.Int64 // frames written
+	writtenAtOverflow atomic.Int64 // written at the last overflow; -1 before the first
+	strikes           atomic.Int64 // overflows in a row with nothing written between
+	lastStrikeAt      atomic.Int64 // unix ns of the last strike (or progress)
+	closeOnce         sync.Once
+	closed            chan struct{}
 }
 
 func (h *hub) newSession(kind int, tr transport) *session {
@@ -78,8 +80,10 @@ func (h *hub) newSession(kind int, tr transport) *session {
 	// Lifetimes are spread over their last tenth, so sessions opened
 	// together (after a restart) do not all reconnect in the same instant.
 	life := h.cfg.SessionLifetime - time.Duration(rand.Int64N(int64(h.cfg.SessionLifetime/10)+1))
-	return &session{h: h, kind: kind, tr: tr, services: map[string]string{}, expires: now.Add(life),
+	ss := &session{h: h, kind: kind, tr: tr, services: map[string]string{}, expires: now.Add(life),
 		lastPing: now, closed: make(chan struct{})}
+	ss.writtenAtOverflow.Store(-1)
+	return ss
 }
 
 // wsHandler serves one WebSocket endpoint with the configured library.
@@ -212,6 +216,7 @@ func (ss *session) flush() {
 			ss.close(0, "")
 			return
 		}
+		ss.written.Add(int64(len(batch)))
 		clear(batch)
 		ss.qmu.Lock()
 		ss.spare = batch[:0]
@@ -220,18 +225,28 @@ func (ss *session) flush() {
 }
 
 // overflow is called by the hub when the send queue is full: the queue is
-// replaced by reloads; a session that overflows again within a minute is
-// disconnected.
+// replaced by reloads. An overflow at least strikeGap after the previous
+// one, with nothing written between them, is a strike, and maxOverflows
+// strikes in a row disconnect the session. A subscriber that reads is
+// never cut off by a burst, however far the burst outran its writer
+// (overflows within strikeGap, or with frames written between them, do
+// not strike); one that stopped reading is, after a few strikeGaps of
+// changes (and in any case by the write deadline).
 func (ss *session) overflow() {
 	now := time.Now().UnixNano()
-	if first := ss.firstOverAt.Load(); first == 0 || now-first > int64(overflowWindow) {
-		ss.firstOverAt.Store(now)
-		ss.overflows.Store(0)
-	}
-	if ss.overflows.Add(1) > maxOverflows {
-		ss.h.kicked.Add(1)
-		ss.close(closePolicyViolation, "subscriber too slow")
-		return
+	written := ss.written.Load()
+	progressed := ss.writtenAtOverflow.Swap(written) != written
+	switch {
+	case progressed:
+		ss.strikes.Store(0)
+		ss.lastStrikeAt.Store(now)
+	case now-ss.lastStrikeAt.Load() >= int64(ss.h.strikeGap):
+		ss.lastStrikeAt.Store(now)
+		if ss.strikes.Add(1) >= maxOverflows {
+			ss.h.kicked.Add(1)
+			ss.close(closePolicyViolation, "subscriber too slow")
+			return
+		}
 	}
 	ss.signal(true)
 }

@@ -351,6 +351,7 @@ func TestSlowSubscriber(t *testing.T) {
 	const queue = 16
 	s := newTestServer(t, Config{Push: PushConfig{SendQueue: queue, Library: LibraryGorilla}}) // unframed: readable
 	h := s.hub
+	h.strikeGap = 0 // every overflow with nothing written counts
 	slowT, fastT := &fakeTransport{}, &fakeTransport{}
 	slowT.setGate(make(chan struct{}))
 	slow, fast := h.newSession(wsInstanceChange, slowT), h.newSession(wsInstanceChange, fastT)
@@ -389,10 +390,15 @@ func TestSlowSubscriber(t *testing.T) {
 	if slowT.isClosed() {
 		t.Fatalf("a subscriber that fell behind twice was disconnected")
 	}
-	// Falling behind again and again within a minute disconnects.
+	// Overflowing again and again with nothing written between disconnects:
+	// the first overflow after progress is forgiven, the next three strike.
 	gate = make(chan struct{})
 	slowT.setGate(gate)
-	register(3 * (queue + 1))
+	register(3 * (queue + 1)) // overflows at 18 (after progress: forgiven) and 35 (a strike)
+	if slowT.isClosed() {
+		t.Fatal("a stuck subscriber was disconnected after one strike; want three")
+	}
+	register(2 * (queue + 1)) // overflows at 52 and 69: strikes two and three
 	waitFor(t, slowT.isClosed, "the repeatedly slow subscriber disconnected")
 	close(gate)
 	if h.kicked.Load() != 1 {
