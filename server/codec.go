@@ -85,7 +85,8 @@ func (s *Server) decode(c *app.RequestContext, v any, allowEmpty bool) (func(), 
 // shortError flattens sonic's multi-line error messages, which quote the
 // input, to one short line.
 func shortError(err error) string {
-	msg := strings.Join(strings.Fields(strings.Trim(err.Error(), `"`)), " ")
+	msg := strings.NewReplacer(`\n`, " ", `\t`, " ").Replace(strings.Trim(err.Error(), `"`)) // sonic quotes its input escaped
+	msg = strings.Join(strings.Fields(msg), " ")
 	if len(msg) > 200 {
 		msg = msg[:200] + "..."
 	}

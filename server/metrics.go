@@ -74,9 +74,14 @@ func (m *metrics) instrument(endpoint string, h app.HandlerFunc) app.HandlerFunc
 
 var (
 	statusPrefix = []byte(`{"responseStatus":{"status":"`)
+	statusKey    = statusPrefix[1:]
 	wordSuccess  = []byte(`success"`)
 	wordPartial  = []byte(`partial_fail"`)
 )
+
+// statusTail is how much of the end of an answer classify searches for a
+// responseStatus that does not lead it.
+const statusTail = 1024
 
 // classify derives a request's result without the handler's help.
 func classify(c *app.RequestContext) int {
@@ -88,10 +93,20 @@ func classify(c *app.RequestContext) int {
 		return resultClientError
 	}
 	body := c.Response.Body()
-	if !bytes.HasPrefix(body, statusPrefix) {
-		return resultSuccess // status answers lead with their payload
+	var rest []byte
+	if bytes.HasPrefix(body, statusPrefix) {
+		rest = body[len(statusPrefix):]
+	} else {
+		// Status answers lead with their payload (keys sorted): their
+		// responseStatus is near the end. Only the tail is searched, so a
+		// large answer costs nothing more.
+		tail := body[max(0, len(body)-statusTail):]
+		i := bytes.LastIndex(tail, statusKey)
+		if i < 0 {
+			return resultSuccess
+		}
+		rest = tail[i+len(statusKey):]
 	}
-	rest := body[len(statusPrefix):]
 	switch {
 	case bytes.HasPrefix(rest, wordSuccess):
 		return resultSuccess

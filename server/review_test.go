@@ -426,3 +426,35 @@ func TestBurstDoesNotDisconnectAReader(t *testing.T) {
 		return len(g) > 0 && strings.Contains(g[len(g)-1], `"serviceId":"svc"`)
 	}, "the subscriber's last frame")
 }
+
+// deployment.json reports the advertised node URL's host and port (a
+// listen address such as ":8080" names no host).
+func TestNodeAddr(t *testing.T) {
+	f := func(url, host string, port int) {
+		t.Helper()
+		if h, p := nodeAddr(url); h != host || p != port {
+			t.Fatalf("unexpected nodeAddr(%q) %q, %d; want %q, %d", url, h, p, host, port)
+		}
+	}
+	f("http://10.1.1.1:8080", "10.1.1.1", 8080)
+	f("https://artemis.example.com", "artemis.example.com", 443)
+	f("http://[::1]:9090/", "::1", 9090)
+	f("http://node-1", "node-1", 80)
+}
+
+// Status answers whose responseStatus does not lead the body are counted
+// by their in-band result too.
+func TestMetricsClassifyTrailingStatus(t *testing.T) {
+	s := newTestServer(t, Config{})
+	do(s, "GET", "/api/cluster/up-registry-nodes.json?regionId=elsewhere", "")
+	do(s, "GET", "/api/cluster/up-registry-nodes.json", "")
+	out := scrape(t, s)
+	for _, want := range []string{
+		`artemis_http_requests_total{endpoint="/api/cluster/up-registry-nodes.json",result="fail"} 1`,
+		`artemis_http_requests_total{endpoint="/api/cluster/up-registry-nodes.json",result="success"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
+}

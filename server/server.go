@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -355,12 +356,17 @@ func (s *Server) limited(op int, h app.HandlerFunc) app.HandlerFunc {
 	}
 }
 
-// nodeAddr splits the advertised node URL's host and port for deployment.json.
-func nodeAddr(addr string) (string, int) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, 0
+// nodeAddr returns the host and port of the advertised node URL for
+// deployment.json (the listen address may be ":8080", which names no
+// host); the port defaults to the scheme's.
+func nodeAddr(nodeURL string) (string, int) {
+	u, err := url.Parse(nodeURL)
+	if err != nil || u.Host == "" {
+		return nodeURL, 0
 	}
-	p, _ := strconv.Atoi(port)
-	return host, p
+	p, _ := strconv.Atoi(u.Port())
+	if p == 0 {
+		p = map[string]int{"http": 80, "https": 443}[u.Scheme]
+	}
+	return u.Hostname(), p
 }

@@ -187,7 +187,7 @@ func TestStatusEndpoints(t *testing.T) {
 		if err := stdjson.Unmarshal([]byte(r.body), &d); err != nil {
 			t.Fatal(err)
 		}
-		if d.RegionID != "SHA" || d.ZoneID != "sha-a" || d.IP != "127.0.0.1" || d.Port != 8080 || d.ResponseStatus != okStatus {
+		if d.RegionID != "SHA" || d.ZoneID != "sha-a" || d.IP != "10.1.1.1" || d.Port != 8080 || d.ResponseStatus != okStatus {
 			t.Fatalf("unexpected deployment %+v", d)
 		}
 	})

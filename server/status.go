@@ -134,7 +134,7 @@ func (s *Server) deployment(_ context.Context, c *app.RequestContext) {
 		return
 	}
 	host, _ := os.Hostname()
-	ip, port := nodeAddr(s.cfg.Addr)
+	ip, port := nodeAddr(s.cfg.NodeURL)
 	protocol, path := "http", "/"
 	if u := s.cfg.NodeURL; strings.HasPrefix(u, "https://") {
 		protocol = "https"
