@@ -8,6 +8,13 @@
 #   BENCHTIME per-benchmark time                     (1s)
 #   BASE      git revision bench-compare compares to (HEAD~1)
 #   FUZZTIME  time per fuzz target in make fuzz      (10s)
+#   FUZZMINIMIZETIME  -fuzzminimizetime of make fuzz (0: new inputs are not
+#             minimised; minimising one of the JSON seeds' mutants takes
+#             seconds, so short runs spent their whole budget on it; try 60s,
+#             go's default, for long runs)
+#   FUZZCACHE fuzz cache directory of make fuzz    (GOCACHE/fuzz; CI: a fresh
+#             temp dir, so every run starts from an empty cache)
+#   FUZZMINEXECS  make fuzz fails a target that ran fewer times (0: no check)
 #   SCENARIO  load-test / profile scenario           (mixed)
 #   RATE      requests per second of load tests      (2000)
 #   DURATION  seconds of a load test                 (60)
@@ -27,6 +34,9 @@ BENCH       ?= .
 BENCHTIME   ?= 1s
 BASE        ?= HEAD~1
 FUZZTIME    ?= 10s
+FUZZMINIMIZETIME ?= 0
+FUZZCACHE   ?=
+FUZZMINEXECS ?= 0
 SCENARIO    ?= mixed
 RATE        ?= 2000
 DURATION    ?= 60
@@ -76,11 +86,19 @@ test-race: ## tests under the race detector only
 	$(GO) test -race -count=1 ./...
 
 .PHONY: fuzz
-fuzz: ## run every fuzz target for FUZZTIME each
-	@set -e; for pkg in ./core ./server; do \
-	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$t"; $(GO) test $$pkg -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME); \
-	  done; done
+fuzz: ## run every fuzz target (each func Fuzz* in a _test.go) for FUZZTIME; prints "fuzz-execs: PKG TARGET N" per target
+	@set -eo pipefail; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	files=$$(git ls-files --cached --others --exclude-standard '*_test.go' | xargs grep -l '^func Fuzz'); \
+	for dir in $$(dirname $$files | sort -u); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go | sort); do \
+	    echo "== ./$$dir $$t"; \
+	    $(GO) test ./$$dir -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) \
+	      $(if $(FUZZCACHE),-test.fuzzcachedir=$(FUZZCACHE)/$$dir) 2>&1 | tee $$log; \
+	    n=$$(sed -n 's/.*execs: \([0-9]*\).*/\1/p' $$log | tail -1); \
+	    echo "fuzz-execs: ./$$dir $$t $${n:-0}"; \
+	    [ "$${n:-0}" -ge $(FUZZMINEXECS) ] || { echo "fuzz: $$t ran $${n:-0} times in $(FUZZTIME); want at least $(FUZZMINEXECS)"; exit 1; }; \
+	  done; \
+	done
 
 .PHONY: bench
 bench: ## run all benchmarks (core sizes 1e3..1e6, handlers, loopback round trips)
