@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -89,7 +90,13 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestRateLimiting runs on synctest's clock: no time passes between the
+// requests, so exactly the burst is accepted.
 func TestRateLimiting(t *testing.T) {
+	synctest.Test(t, testRateLimiting)
+}
+
+func testRateLimiting(t *testing.T) {
 	s := newTestServer(t, Config{RateLimits: &RateLimits{Register: Limit{Rate: 1, Burst: 3}}})
 	var ok, limited int
 	for range 10 {
@@ -103,8 +110,8 @@ func TestRateLimiting(t *testing.T) {
 			t.Fatalf("unexpected answer %d %s", r.code, r.body)
 		}
 	}
-	if ok < 3 || ok > 4 || limited != 10-ok {
-		t.Fatalf("unexpected outcome: %d accepted, %d rate-limited; want the burst of 3 (or 4) accepted", ok, limited)
+	if ok != 3 || limited != 7 {
+		t.Fatalf("unexpected outcome: %d accepted, %d rate-limited; want the burst of 3 accepted, 7 limited", ok, limited)
 	}
 	// Other operations have their own (here unlimited) budget, and the node stays healthy.
 	if r := do(s, "POST", "/api/registry/heartbeat.json", `{"instances":[`+instA+`]}`); !strings.Contains(r.body, `"success"`) {
@@ -118,30 +125,38 @@ func TestRateLimiting(t *testing.T) {
 	}
 }
 
+// TestLimiter runs on synctest's clock, so the refill is exact: a burst of
+// 10 at 1,000/s, then 20 ms refill (capped at the burst), then 3 ms (3).
 func TestLimiter(t *testing.T) {
 	if newLimiter(Limit{}) != nil || !(*limiter)(nil).allow() {
 		t.Fatalf("a zero limit must be unlimited")
 	}
-	lm := newLimiter(Limit{Rate: 1000, Burst: 10})
-	n := 0
-	for range 100 {
-		if lm.allow() {
-			n++
+	synctest.Test(t, func(t *testing.T) {
+		lm := newLimiter(Limit{Rate: 1000, Burst: 10})
+		allowed := func() int {
+			n := 0
+			for range 100 {
+				if lm.allow() {
+					n++
+				}
+			}
+			return n
 		}
-	}
-	if n < 10 || n > 12 {
-		t.Fatalf("unexpected burst %d; want about 10", n)
-	}
-	time.Sleep(20 * time.Millisecond) // refills about 20 requests, capped at the burst
-	n = 0
-	for range 100 {
-		if lm.allow() {
-			n++
+		f := func(wait time.Duration, want int) {
+			t.Helper()
+			time.Sleep(wait)
+			if got := allowed(); got != want {
+				t.Fatalf("unexpected requests allowed after %v; got %d; want %d", wait, got, want)
+			}
 		}
-	}
-	if n < 10 || n > 12 {
-		t.Fatalf("unexpected refill %d; want the burst of about 10", n)
-	}
+		f(0, 10)                   // the burst
+		f(0, 0)                    // nothing left, no time passed
+		f(20*time.Millisecond, 10) // refilled 20, capped at the burst
+		f(3*time.Millisecond, 3)   // 3 ms at 1,000/s
+		if got := lm.count(); got != 90+100+90+97 {
+			t.Fatalf("unexpected refused count %d; want %d", got, 90+100+90+97)
+		}
+	})
 }
 
 func TestMaxInstancesPerRequest(t *testing.T) {
