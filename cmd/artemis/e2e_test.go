@@ -107,6 +107,21 @@ func (c e2eClient) send(req *http.Request) (int, map[string]any) {
 	return resp.StatusCode, m
 }
 
+// text GETs path and returns the body, which need not be JSON.
+func (c e2eClient) text(path string) string {
+	c.t.Helper()
+	resp, err := http.Get(c.base + path)
+	if err != nil {
+		c.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 func errCode(m map[string]any) string {
 	rs, _ := m["responseStatus"].(map[string]any)
 	s, _ := rs["errorCode"].(string)
@@ -168,17 +183,44 @@ func TestBinaryEndToEnd(t *testing.T) {
 		t.Fatalf("unexpected node %v", node)
 	}
 
-	// Lease expiry: "a" stops heartbeating and is evicted after 3 s.
-	deadline := time.Now().Add(15 * time.Second)
+	// Lease expiry: "a" stops heartbeating and is evicted after its 3 s TTL.
+	// Every answer until then is a success listing "a"; afterwards the
+	// delta, the metrics and a heartbeat say it left by eviction.
+	_, m = c.post("/api/discovery/services.json", map[string]any{"regionId": "r1"}, false)
+	beforeExpiry := int64(m["version"].(float64))
+	deadline := time.Now().Add(30 * time.Second) // a guard against hanging, not a bound on eviction
 	for {
-		_, m = c.get("/api/discovery/service.json?serviceId=e2e-svc")
-		if len(instanceIDsOf(m["service"])) == 0 {
+		code, m := c.get("/api/discovery/service.json?serviceId=e2e-svc")
+		if code != 200 || errCode(m) != "success" {
+			t.Fatalf("service.json while waiting for the eviction: %d %v", code, m)
+		}
+		ids := instanceIDsOf(m["service"])
+		if len(ids) == 0 {
 			break
+		}
+		if strings.Join(ids, ",") != "a" {
+			t.Fatalf("unexpected instances %v while waiting for the eviction; want [a]", ids)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("instance was never evicted: %v", m)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	_, m = c.post("/api/discovery/services-delta.json", fmt.Sprintf(`{"version":%d}`, beforeExpiry), false)
+	delta, _ = m["delta"].(map[string]any)
+	changes, _ := delta["e2e-svc"].([]any)
+	if len(changes) != 1 || changes[0].(map[string]any)["changeType"] != "delete" ||
+		changes[0].(map[string]any)["instance"].(map[string]any)["instanceId"] != "a" {
+		t.Fatalf("unexpected delta after the expiry; want one delete of a: %v", m)
+	}
+	metrics := c.text("/metrics")
+	for _, want := range []string{"artemis_evictions_total 1\n", "artemis_unregistrations_total 1\n"} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %q (a evicted, b unregistered)", want)
+		}
+	}
+	if code, m := c.post("/api/registry/heartbeat.json", map[string]any{"instances": []any{inst("a")}}, false); code != 200 || errCode(m) != "partial_fail" {
+		t.Fatalf("heartbeat of an evicted instance: %d %v", code, m)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
