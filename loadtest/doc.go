@@ -8,7 +8,11 @@
 // no-op Hertz server started the same way (its "noop" twin), so every report
 // states the registry's latency as a ratio to the framework's own ceiling on
 // the same machine. FindMax steps the rate up to the highest rate whose P99
-// stays under a bound, running each rate on both servers in turn.
+// stays under a bound, running each rate on both servers in turn, then
+// bisects between each server's last passing rate and its first failing one
+// (Config.Refine), so the ratio of the two maxima is not quantised to powers
+// of the step factor. A run's HTML plot goes to Config.PlotDir, outside the
+// committed results.
 //
 // vegeta stamps a request before sending it, so time the generator itself
 // cannot run (its collector, a starved core) counts as server latency.

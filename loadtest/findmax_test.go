@@ -10,32 +10,67 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// slowServer answers like the registry and sleeps 100 ms on the requests
-// slow(n) picks (n counts from 1). It has no /metrics (a step asks it for
-// the server's GC count before and after).
-func slowServer(t *testing.T, slow func(n int64) bool) *httptest.Server {
-	var count atomic.Int64
+// fakeServer answers like the registry: an in-band success, or an in-band
+// failure for the requests fail picks (nil: none) by the rate and try a test
+// puts in the URL (see fakeStep). It has no /metrics (a step asks it for the
+// server's GC count before and after). Whether a try passes depends on
+// nothing but these answers: not on latency, not on the machine's speed.
+func fakeServer(t *testing.T, fail func(rate, try int) bool) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" {
 			http.NotFound(w, r)
 			return
 		}
-		if slow(count.Add(1)) {
-			time.Sleep(100 * time.Millisecond)
+		rate, _ := strconv.Atoi(r.URL.Query().Get("rate"))
+		try, _ := strconv.Atoi(r.URL.Query().Get("try"))
+		if fail != nil && fail(rate, try) {
+			w.Write([]byte(`{"responseStatus":{"status":"fail","errorCode":"rate-limited"}}`))
+			return
 		}
-		w.Write([]byte(`{"responseStatus":{"status":"success"}}`))
+		w.Write([]byte(`{"responseStatus":{"status":"success","errorCode":"success"}}`))
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// fakeSides returns one side per fake server, named as given.
+func fakeSides(t *testing.T, names []string, servers map[string]*httptest.Server) []*side {
+	var sides []*side
+	for _, name := range names {
+		c, tr := attackClient(Config{Timeout: 5 * time.Second})
+		t.Cleanup(tr.CloseIdleConnections)
+		sides = append(sides, &side{name: name, base: servers[name].URL, client: c})
+	}
+	return sides
+}
+
+// fakeStep runs a real try (sd.step: vegeta, the fake server, the
+// generator's stats) whose requests carry the rate and the try in the URL.
+func fakeStep(cfg Config) stepFunc {
+	return func(ctx context.Context, sd *side, rate, try int) Summary {
+		sd.tr = vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: fmt.Sprintf("%s/?rate=%d&try=%d", sd.base, rate, try)})
+		return sd.step(ctx, cfg, rate, try)
+	}
+}
+
+// answered passes a try when every answer was an in-band success.
+func answered(s Summary, _ int) bool { return s.Requests > 0 && s.Success == 1 }
+
+// stepNames lists a search's tries.
+func stepNames(r FindMaxResult) (out []string) {
+	for _, s := range r.Steps {
+		out = append(out, s.Name)
+	}
+	return out
 }
 
 // TestFindMaxSearchesSidesRateByRate: each rate runs on every side still in
@@ -43,67 +78,117 @@ func slowServer(t *testing.T, slow func(n int64) bool) *httptest.Server {
 // side's search; the best step is the last passing one.
 func TestFindMaxSearchesSidesRateByRate(t *testing.T) {
 	t.Parallel()
-	// Rates 10, 20, 40 for 1 s: 10, 20 and 40 requests a step. The bound
-	// (50 ms) is far from both the fast answers and the slow ones (100 ms).
 	servers := map[string]*httptest.Server{
-		"steady":  slowServer(t, func(int64) bool { return false }),
-		"flaky":   slowServer(t, func(n int64) bool { return n > 10 && n <= 20 }), // the first try at 20 only
-		"limited": slowServer(t, func(n int64) bool { return n > 10 }),            // everything after rate 10
+		"steady":  fakeServer(t, nil),
+		"flaky":   fakeServer(t, func(rate, try int) bool { return rate == 20 && try == 1 }), // the first try at 20 only
+		"limited": fakeServer(t, func(rate, _ int) bool { return rate > 10 }),
 	}
-	var sides []*side
-	for _, name := range []string{"steady", "flaky", "limited"} {
-		c, tr := attackClient(Config{Timeout: 5 * time.Second})
-		defer tr.CloseIdleConnections()
-		sides = append(sides, &side{name: name, base: servers[name].URL, client: c,
-			tr: vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: servers[name].URL})})
-	}
-	cfg := Config{Rate: 10, StepFactor: 2, MaxRate: 40, StepTime: time.Second, StepTries: 2, MaxP99: 50 * time.Millisecond}
+	sides := fakeSides(t, []string{"steady", "flaky", "limited"}, servers)
+	cfg := Config{Rate: 10, StepFactor: 2, MaxRate: 40, StepTime: 200 * time.Millisecond, StepTries: 2, Refine: -1}
 	var mu sync.Mutex
 	var order []string
-	res := findMax(context.Background(), cfg, sides, func(format string, args ...any) {
+	res := search(context.Background(), cfg, sides, func(format string, args ...any) {
 		mu.Lock()
 		defer mu.Unlock()
 		line := fmt.Sprintf(format, args...)
 		t.Log(line)
-		order = append(order, line[:15])
-	})
-	names := func(r FindMaxResult) (out []string) {
-		for _, s := range r.Steps {
-			out = append(out, s.Name)
-		}
-		return out
-	}
+		order = append(order, strings.Fields(line)[0])
+	}, fakeStep(cfg), answered)
 	want := []struct {
-		max   int
-		steps []string
+		max, firstFail int
+		steps          []string
 	}{
-		{40, []string{"steady@10", "steady@20", "steady@40"}},
-		{40, []string{"flaky@10", "flaky@20", "flaky@20#2", "flaky@40"}},
-		{10, []string{"limited@10", "limited@20", "limited@20#2"}},
+		{40, 0, []string{"steady@10", "steady@20", "steady@40"}},
+		{40, 0, []string{"flaky@10", "flaky@20", "flaky@20#2", "flaky@40"}},
+		{10, 20, []string{"limited@10", "limited@20", "limited@20#2"}},
 	}
 	for i, w := range want {
 		got := res[i]
-		if got.MaxRate != w.max || !slices.Equal(names(got), w.steps) {
-			t.Fatalf("%s: max %d after %v; want %d after %v", sides[i].name, got.MaxRate, names(got), w.max, w.steps)
+		if got.MaxRate != w.max || got.FirstFail != w.firstFail || !slices.Equal(stepNames(got), w.steps) {
+			t.Fatalf("%s: max %d, first failure %d after %v; want %d, %d after %v", sides[i].name, got.MaxRate, got.FirstFail,
+				stepNames(got), w.max, w.firstFail, w.steps)
 		}
-		if got.Best == nil || got.Best.RequestedRate != float64(w.max) || got.Best.Latency.P99 > cfg.MaxP99 {
+		if got.Best == nil || got.Best.RequestedRate != float64(w.max) || got.Best.Success != 1 {
 			t.Fatalf("%s: best step %+v is not the last passing one", sides[i].name, got.Best)
 		}
 		for _, s := range got.Steps {
-			if s.Requests != int(s.RequestedRate) || s.Generator == nil {
-				t.Fatalf("%s: %d requests (want %v) and generator stats %v", s.Name, s.Requests, s.RequestedRate, s.Generator)
+			if s.Requests == 0 || s.Generator == nil {
+				t.Fatalf("%s: %d requests and generator stats %v", s.Name, s.Requests, s.Generator)
 			}
 		}
 	}
 	// Who goes first rotates: steady, flaky, limited at 10; flaky (with its
 	// retry), limited (with its retry), steady at 20; at 40 the turn is
 	// limited's, which is out, so steady, then flaky.
-	wantOrder := []string{"steady@10      ", "flaky@10       ", "limited@10     ",
-		"flaky@20       ", "flaky@20#2     ", "limited@20     ", "limited@20#2   ", "steady@20      ",
-		"steady@40      ", "flaky@40       "}
+	wantOrder := []string{"steady@10", "flaky@10", "limited@10",
+		"flaky@20", "flaky@20#2", "limited@20", "limited@20#2", "steady@20",
+		"steady@40", "flaky@40"}
 	if !slices.Equal(order, wantOrder) {
 		t.Fatalf("steps ran in the order\n%q\nwant\n%q", order, wantOrder)
 	}
+}
+
+// TestFindMaxRefines: after the stepping, each side that failed bisects
+// between its last passing and its first failing rate, so maxima land on
+// the fake servers' capacities (13/s and 37/s, ratio 0.35) instead of the
+// powers of the step factor (10/s and 20/s, ratio 0.5); a side that never
+// failed is not refined; a side that failed from the start searches below.
+func TestFindMaxRefines(t *testing.T) {
+	t.Parallel()
+	capacity := func(c int) *httptest.Server { return fakeServer(t, func(rate, _ int) bool { return rate > c }) }
+	servers := map[string]*httptest.Server{"cap13": capacity(13), "cap37": capacity(37), "steady": fakeServer(t, nil), "cap6": capacity(6)}
+	sides := fakeSides(t, []string{"cap13", "cap37", "steady", "cap6"}, servers)
+	cfg := Config{Rate: 10, StepFactor: 2, MaxRate: 80, StepTime: 100 * time.Millisecond, StepTries: 2, Refine: 4}
+	res := search(context.Background(), cfg, sides, func(format string, args ...any) { t.Logf(format, args...) }, fakeStep(cfg), answered)
+	want := []struct {
+		max, firstFail int
+		steps          []string
+	}{
+		{13, 14, []string{"cap13@10", "cap13@20", "cap13@20#2", // stepping
+			"cap13@15", "cap13@15#2", "cap13@12", "cap13@13", "cap13@14", "cap13@14#2"}}, // bisecting (10, 20)
+		{37, 38, []string{"cap37@10", "cap37@20", "cap37@40", "cap37@40#2",
+			"cap37@30", "cap37@35", "cap37@37", "cap37@38", "cap37@38#2"}}, // bisecting (20, 40)
+		{80, 0, []string{"steady@10", "steady@20", "steady@40", "steady@80"}},
+		{6, 7, []string{"cap6@10", "cap6@10#2", "cap6@5", "cap6@7", "cap6@7#2", "cap6@6"}}, // bisecting (0, 10); then 6..7 is closed
+	}
+	for i, w := range want {
+		got := res[i]
+		if got.MaxRate != w.max || got.FirstFail != w.firstFail || !slices.Equal(stepNames(got), w.steps) {
+			t.Fatalf("%s: max %d, first failure %d after %v; want %d, %d after %v", sides[i].name, got.MaxRate, got.FirstFail,
+				stepNames(got), w.max, w.firstFail, w.steps)
+		}
+		if got.Best == nil || got.Best.RequestedRate != float64(w.max) {
+			t.Fatalf("%s: best step %+v is not the highest passing one", sides[i].name, got.Best)
+		}
+	}
+	off := cfg
+	off.Refine = -1
+	res = search(context.Background(), off, sides[:1], func(string, ...any) {}, fakeStep(off), answered)
+	if got := stepNames(res[0]); res[0].MaxRate != 10 || res[0].FirstFail != 20 || len(got) != 3 {
+		t.Fatalf("with Refine < 0: max %d, first failure %d after %v; want 10, 20 after 3 tries", res[0].MaxRate, res[0].FirstFail, got)
+	}
+}
+
+// TestFindMaxVerdict: a try passes with its P99 within the bound, at least
+// 99.9 % successes and 95 % of the rate achieved.
+func TestFindMaxVerdict(t *testing.T) {
+	cfg := Config{MaxP99: 10 * time.Millisecond}
+	ok := Summary{Requests: 1000, Success: 1, AchievedRate: 100, Latency: LatencyQuantiles{P99: 10 * time.Millisecond}}
+	f := func(mod func(*Summary), want bool) {
+		t.Helper()
+		s := ok
+		mod(&s)
+		if got := cfg.passed(s, 100); got != want {
+			t.Fatalf("verdict on %+v: %v; want %v", s, got, want)
+		}
+	}
+	f(func(*Summary) {}, true)
+	f(func(s *Summary) { s.Latency.P99 += time.Nanosecond }, false)
+	f(func(s *Summary) { s.Success = 0.999 }, true)
+	f(func(s *Summary) { s.Success = 0.998 }, false)
+	f(func(s *Summary) { s.AchievedRate = 95 }, true)
+	f(func(s *Summary) { s.AchievedRate = 94.9 }, false)
+	f(func(s *Summary) { *s = Summary{} }, false)
 }
 
 // TestGeneratorHistograms: quantiles are bucket upper bounds over the
@@ -134,7 +219,7 @@ func TestGeneratorHistograms(t *testing.T) {
 		t.Fatalf("a count in the open last bucket gives %v, want its lower bound", got)
 	}
 
-	srv := slowServer(t, func(int64) bool { return false })
+	srv := fakeServer(t, nil)
 	s := attack(nil, "gen", Config{Timeout: 5 * time.Second}, vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: srv.URL}),
 		1000, 300*time.Millisecond, nil)
 	g := s.Generator
@@ -208,6 +293,11 @@ func TestFindMaxRow(t *testing.T) {
 	}
 	if strings.Contains(row, "max rate |") {
 		t.Fatalf("row %q states a ratio of two failed searches", row)
+	}
+	r.RegistryMax.FirstFail, r.NoopMax.FirstFail = 4100, 5200
+	r.finish()
+	if row = r.Row(); !strings.Contains(row, "registry 4000/s (first failure 4100/s), no-op 5000/s (first failure 5200/s)") {
+		t.Fatalf("row %q does not bracket the maxima", row)
 	}
 }
 

@@ -4,12 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	"github.com/tsenart/vegeta/v12/lib/plot"
 
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
@@ -136,7 +142,10 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := attack(nil, sc, cfg, tr, 200, time.Second, nil)
-		if s.Requests < 100 || s.Success != 1 || len(s.Errors) != 0 {
+		// At most 200 requests (vegeta's pacer never sends more); how many
+		// the machine managed is not this test's business, that each one
+		// succeeded is.
+		if s.Requests < 1 || s.Requests > 200 || s.Success != 1 || len(s.Errors) != 0 {
 			t.Fatalf("scenario %s: %d requests, success %.3f, errors %v", sc, s.Requests, s.Success, s.Errors)
 		}
 	}
@@ -169,9 +178,11 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []*Summary{rs, ns} {
-		if s.Requests < 200 || s.Requests > 260 || s.Success != 1 || s.AchievedRate < 180 || s.AchievedRate > 220 || s.ServerGCs < 0 {
-			t.Fatalf("interleaved %s: %d requests (want about 240), success %.3f, achieved %.0f/s (want about 200), gc %d",
-				s.Name, s.Requests, s.Success, s.AchievedRate, s.ServerGCs)
+		// 3 segments of 400 ms at 200/s: at most 80 requests each. The
+		// order of the segments is TestInterleaveAlternates' subject.
+		if s.Requests < 3 || s.Requests > 240 || s.Success != 1 || len(s.Errors) != 0 || s.ServerGCs < 0 {
+			t.Fatalf("interleaved %s: %d requests (want 3..240), success %.3f, errors %v, gc %d",
+				s.Name, s.Requests, s.Success, s.Errors, s.ServerGCs)
 		}
 	}
 	pcfg := cfg
@@ -182,6 +193,62 @@ func TestScenariosAgainstARealServer(t *testing.T) {
 	}
 	if pr.Changes < 10 || pr.FramesReceived != pr.FramesExpected || pr.Latency.P50 <= 0 {
 		t.Fatalf("unexpected push run %+v", pr)
+	}
+}
+
+// TestInterleaveAlternates: an interleaved run warms both servers up, then
+// attacks them in alternating segments (a b, b a, a b), each segment over
+// before the next starts, and sums each side over its segments. Two fake
+// servers record which of them each request reached.
+func TestInterleaveAlternates(t *testing.T) {
+	var mu sync.Mutex
+	var hits []string
+	record := func(name string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/metrics" {
+				http.NotFound(w, r)
+				return
+			}
+			mu.Lock()
+			hits = append(hits, name)
+			mu.Unlock()
+			w.Write([]byte(`{"responseStatus":{"status":"success","errorCode":"success"}}`))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	a, b := record("a"), record("b")
+	cfg, err := Config{Target: a.URL, Instances: 100, Services: 10, Scenario: "heartbeat", Rate: 50, Duration: 600 * time.Millisecond,
+		Rounds: 3}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, ns, err := interleave(context.Background(), httpClient(), cfg, "heartbeat", 1, nil, func(string, ...any) {},
+		&side{name: "a", base: a.URL}, &side{name: "b", base: b.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var runs []string // who got each run of consecutive requests
+	var sizes []int   // and how many requests it had
+	for _, h := range hits {
+		if len(runs) == 0 || runs[len(runs)-1] != h {
+			runs, sizes = append(runs, h), append(sizes, 0)
+		}
+		sizes[len(sizes)-1]++
+	}
+	// warm-up a, warm-up b, then segments a | b b | a a | b.
+	if want := []string{"a", "b", "a", "b", "a", "b"}; !slices.Equal(runs, want) {
+		t.Fatalf("requests reached the servers in runs %v; want %v", runs, want)
+	}
+	for _, c := range []struct {
+		s    *Summary
+		runs int // requests of its segments
+	}{{rs, sizes[2] + sizes[4]}, {ns, sizes[3] + sizes[5]}} {
+		if c.s.Requests < 3 || c.s.Requests != c.runs || c.s.Success != 1 {
+			t.Fatalf("side %s: %d requests summarised, %d answered in its segments, success %.3f", c.s.Name, c.s.Requests, c.runs, c.s.Success)
+		}
 	}
 }
 
@@ -209,5 +276,40 @@ func TestBodyArena(t *testing.T) {
 	}
 	if big := make([]byte, arenaChunk); &a.add(big)[0] != &big[0] {
 		t.Fatalf("a body larger than an eighth of a chunk was copied into the arena")
+	}
+}
+
+// TestPlotGoesOutsideResults: a run's JSON report goes to the results
+// directory and its HTML plot to PlotDir, named in the report.
+func TestPlotGoesOutsideResults(t *testing.T) {
+	results, plots := t.TempDir(), t.TempDir()
+	cfg, err := Config{ResultsDir: results, PlotDir: plots}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newReport(cfg)
+	r.plot = plot.New(plot.Title("test"))
+	if err := r.plot.Add(&vegeta.Result{Attack: "registry", Timestamp: time.Now(), Latency: time.Millisecond, Code: 200}); err != nil {
+		t.Fatal(err)
+	}
+	r.Registry = &Summary{Name: "registry"}
+	path, err := r.Write(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if html, _ := filepath.Glob(filepath.Join(results, "*.html")); len(html) != 0 {
+		t.Fatalf("plots written to the results directory: %v", html)
+	}
+	html, _ := filepath.Glob(filepath.Join(plots, "*.html"))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Plot string }
+	if err := json.Unmarshal(b, &got); err != nil || len(html) != 1 || got.Plot != html[0] {
+		t.Fatalf("the report names plot %q (%v); plots written: %v", got.Plot, err, html)
+	}
+	if def, _ := (Config{}).withDefaults(); strings.HasPrefix(def.PlotDir, def.ResultsDir) {
+		t.Fatalf("the default plot directory %q is inside the results %q", def.PlotDir, def.ResultsDir)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // Report is everything one run measured; it is written to ResultsDir as
-// JSON, as an HTML plot and as one row of ResultsDir/README.md.
+// JSON and as one row of ResultsDir/README.md, and its HTML plot to PlotDir.
 type Report struct {
 	Date           time.Time `json:"date"`
 	Commit         string    `json:"commit"`
@@ -41,8 +41,11 @@ type Report struct {
 	Push         *PushResult        `json:"push,omitempty"`
 	NoopPush     *PushResult        `json:"noopPush,omitempty"`
 	Idle         *IdleResult        `json:"idleConnections,omitempty"`
+	// Plot is where the run's HTML plot was written (Config.PlotDir).
+	Plot string `json:"plot,omitempty"`
 
 	plot     *plot.Plot
+	plotDir  string
 	pushRate float64
 }
 
@@ -59,7 +62,7 @@ func newReport(cfg Config) *Report {
 	r := &Report{
 		Date: time.Now().UTC(), Commit: gitDescribe(), Tool: "vegeta/v12 lib", Scenario: cfg.Scenario, Label: cfg.Label,
 		Instances: cfg.Instances, Services: cfg.Services, HeartbeatBatch: cfg.HeartbeatBatch, ServerCPUs: cfg.ServerCPUs,
-		FindMax: cfg.FindMax,
+		FindMax: cfg.FindMax, plotDir: cfg.PlotDir,
 		Machine: Machine{NProc: onlineCPUs(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0), Hostname: host},
 	}
 	if cfg.FindMax {
@@ -98,38 +101,56 @@ func (r *Report) finish() {
 	}
 }
 
-// Write saves the report as DIR/<stamp>-<scenario>.json and .html.
+// Write saves the report as DIR/<stamp>-<scenario>.json and its plot, if
+// the run made one, as PLOTDIR/<stamp>-<scenario>.html.
 func (r *Report) Write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("cannot create %s: %w", dir, err)
 	}
-	name := filepath.Join(dir, r.Date.Format("20060102T150405Z")+"-"+r.Scenario)
+	base := r.Date.Format("20060102T150405Z") + "-" + r.Scenario
 	if r.FindMax {
-		name += "-findmax"
+		base += "-findmax"
+	}
+	if r.plot != nil && (r.Registry != nil || r.Noop != nil) && !r.FindMax {
+		path, err := r.writePlot(filepath.Join(r.plotDir, base+".html"))
+		if err != nil {
+			return "", err
+		}
+		r.Plot = path
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return "", fmt.Errorf("cannot encode the report: %w", err)
 	}
-	if err := os.WriteFile(name+".json", append(b, '\n'), 0o644); err != nil {
+	name := filepath.Join(dir, base+".json")
+	if err := os.WriteFile(name, append(b, '\n'), 0o644); err != nil {
 		return "", fmt.Errorf("cannot write the report: %w", err)
 	}
-	if r.plot != nil && (r.Registry != nil || r.Noop != nil) && !r.FindMax {
-		r.plot.Close()
-		f, err := os.Create(name + ".html")
-		if err != nil {
-			return "", fmt.Errorf("cannot write the plot: %w", err)
-		}
-		defer f.Close()
-		w := bufio.NewWriter(f)
-		if _, err := r.plot.WriteTo(w); err != nil {
-			return "", fmt.Errorf("cannot write the plot: %w", err)
-		}
-		if err := w.Flush(); err != nil {
-			return "", fmt.Errorf("cannot write the plot: %w", err)
-		}
+	return name, nil
+}
+
+// writePlot writes the HTML plot to path and returns it.
+func (r *Report) writePlot(path string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("cannot create %s: %w", filepath.Dir(path), err)
 	}
-	return name + ".json", nil
+	r.plot.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot write the plot: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	_, err = r.plot.WriteTo(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot write the plot: %w", err)
+	}
+	return path, nil
 }
 
 // readmeHeader starts the results table of ResultsDir/README.md.
@@ -204,6 +225,9 @@ func (r *Report) Row() string {
 			maxRate := func(fm *FindMaxResult) string {
 				if fm == nil {
 					return "not run"
+				}
+				if fm.FirstFail > 0 {
+					return fmt.Sprintf("%d/s (first failure %d/s)", fm.MaxRate, fm.FirstFail)
 				}
 				return fmt.Sprintf("%d/s", fm.MaxRate)
 			}

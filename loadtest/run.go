@@ -35,9 +35,12 @@ func httpClient() *http.Client {
 
 // FindMaxResult is the outcome of a -find-max search on one server.
 type FindMaxResult struct {
-	MaxRate int       `json:"maxRate"` // highest rate that passed; 0 if none did
-	Best    *Summary  `json:"best,omitempty"`
-	Steps   []Summary `json:"steps"`
+	MaxRate int `json:"maxRate"` // highest rate that passed; 0 if none did
+	// FirstFail is the lowest rate that failed (0: none did, the search
+	// stopped at MaxRate): the maximum lies in [MaxRate, FirstFail).
+	FirstFail int       `json:"firstFail,omitempty"`
+	Best      *Summary  `json:"best,omitempty"`
+	Steps     []Summary `json:"steps"`
 }
 
 // Run seeds the registry, runs the configured attack and its no-op twin, and
@@ -329,40 +332,74 @@ func interleave(ctx context.Context, client *http.Client, cfg Config, scenario s
 }
 
 // findMax steps the rate up on each side, from cfg.Rate by cfg.StepFactor,
-// until a rate fails: P99 over MaxP99, any error, or an achieved rate under
-// 95 % of the requested one. With two sides (the registry and its no-op
-// twin) each rate is run on both, one after the other, who goes first
-// alternating, so both meet the generator and the machine in the same
-// state; a side drops out at its first failed rate and the search ends when
-// both have. A rate fails only when StepTries tries in a row fail, so one
-// stall (a collection, a neighbour on a shared machine) does not end a
-// search; every try is kept in the steps.
+// until a rate fails (see Config.passed). With two sides (the registry and
+// its no-op twin) each rate is run on both, one after the other, who goes
+// first alternating, so both meet the generator and the machine in the same
+// state; a side drops out at its first failed rate and the stepping ends
+// when both have. A rate fails only when StepTries tries in a row fail, so
+// one stall (a collection, a neighbour on a shared machine) does not end a
+// search; every try is kept in the steps. Then each side that failed
+// bisects cfg.Refine times between its last passing rate and its first
+// failing one (the same rules, sides still taking turns).
 func findMax(ctx context.Context, cfg Config, sides []*side, logf func(string, ...any)) []FindMaxResult {
+	step := func(ctx context.Context, sd *side, rate, try int) Summary { return sd.step(ctx, cfg, rate, try) }
+	return search(ctx, cfg, sides, logf, step, cfg.passed)
+}
+
+// stepFunc runs one find-max try at rate on a side.
+type stepFunc func(ctx context.Context, sd *side, rate, try int) Summary
+
+// passed reports whether a find-max try at rate passed: P99 within MaxP99,
+// at least 99.9 % successes, and at least 95 % of the rate achieved.
+func (c Config) passed(s Summary, rate int) bool {
+	return s.Requests > 0 && s.Latency.P99 <= c.MaxP99 && s.Success >= 0.999 && s.AchievedRate >= 0.95*float64(rate)
+}
+
+// search is findMax with the try and its verdict passed in (tests use
+// their own).
+func search(ctx context.Context, cfg Config, sides []*side, logf func(string, ...any), step stepFunc,
+	passed func(Summary, int) bool) []FindMaxResult {
 	res := make([]FindMaxResult, len(sides))
 	best := make([]int, len(sides)) // index into res[i].Steps, -1 none
 	done := make([]bool, len(sides))
 	for i := range best {
 		best[i] = -1
 	}
-	for n, rate := 0, cfg.Rate; rate <= cfg.MaxRate && slices.Contains(done, false); n, rate = n+1, int(float64(rate)*cfg.StepFactor+0.5) {
-		for k := range sides {
-			i := (k + n) % len(sides)
-			if done[i] {
-				continue
-			}
-			pass := false
-			for try := 1; try <= cfg.StepTries && !pass && ctx.Err() == nil; try++ {
-				s := sides[i].step(ctx, cfg, rate, try)
-				pass = s.Latency.P99 <= cfg.MaxP99 && s.Success >= 0.999 && s.AchievedRate >= 0.95*float64(rate)
-				logf("%s pass=%v", s.line(), pass)
-				res[i].Steps = append(res[i].Steps, s)
-			}
+	// try runs rate on side i until a try passes or StepTries have failed.
+	try := func(i, rate int) bool {
+		for n := 1; n <= cfg.StepTries && ctx.Err() == nil; n++ {
+			s := step(ctx, sides[i], rate, n)
+			pass := passed(s, rate)
+			logf("%s pass=%v", s.line(), pass)
+			res[i].Steps = append(res[i].Steps, s)
 			if pass {
 				res[i].MaxRate, best[i] = rate, len(res[i].Steps)-1
-			} else {
-				done[i] = true
+				return true
 			}
 		}
+		return false
+	}
+	turn := 0 // who goes first rotates with every rate
+	for rate := cfg.Rate; rate <= cfg.MaxRate && slices.Contains(done, false); rate = int(float64(rate)*cfg.StepFactor + 0.5) {
+		for k := range sides {
+			if i := (k + turn) % len(sides); !done[i] && !try(i, rate) {
+				done[i], res[i].FirstFail = true, rate
+			}
+		}
+		turn++
+	}
+	for range max(cfg.Refine, 0) {
+		for k := range sides {
+			i := (k + turn) % len(sides)
+			lo, hi := res[i].MaxRate, res[i].FirstFail
+			if hi == 0 || hi-lo <= 1 || ctx.Err() != nil {
+				continue
+			}
+			if mid := lo + (hi-lo)/2; !try(i, mid) && ctx.Err() == nil {
+				res[i].FirstFail = mid
+			}
+		}
+		turn++
 	}
 	for i := range res {
 		if best[i] >= 0 {
