@@ -123,6 +123,18 @@ func (sh *shard) find(h1, h2 uint64) *lease { return sh.table.Load().find(h1, h2
 // appends the instances it refused to failed, which it returns.
 // A new instance, or one whose data changed, emits a ChangeNew.
 func (r *Registry) Register(insts []*Instance, failed []FailedInstance) []FailedInstance {
+	return r.RegisterEach(insts, failed, nil)
+}
+
+// Applied receives the record of each instance a call of RegisterEach,
+// HeartbeatEach or UnregisterEach applied (for an unregister, the record
+// removed), on the caller's goroutine with no lock held. Records are
+// immutable: it may keep them.
+type Applied func(rec *Record)
+
+// RegisterEach is Register, calling applied (when not nil) with the record
+// of every instance it registered or renewed: what a replicator sends on.
+func (r *Registry) RegisterEach(insts []*Instance, failed []FailedInstance, applied Applied) []FailedInstance {
 	now := r.nowMs()
 	for _, inst := range insts {
 		if inst == nil {
@@ -132,21 +144,27 @@ func (r *Registry) Register(insts []*Instance, failed []FailedInstance) []Failed
 			failed = append(failed, FailedInstance{Instance: inst, Err: err})
 			continue
 		}
-		r.register(inst, now)
+		rec := r.register(inst, now)
+		if applied != nil {
+			applied(rec)
+		}
 	}
 	return failed
 }
 
-func (r *Registry) register(inst *Instance, now int64) {
+// register applies one registration and returns the instance's record.
+func (r *Registry) register(inst *Instance, now int64) *Record {
 	h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
 	sh := r.shardFor(h1)
 
 	// An identical re-registration of a live lease only renews it. (A lease
 	// held by self-preservation has expired, so it takes the slow path.)
-	if l := sh.find(h1, h2); l != nil && now < l.renewed.Load()+r.ttlMs && l.rec.Load().sameAs(inst) {
-		l.renewed.Store(now)
-		r.registrations.Add(1)
-		return
+	if l := sh.find(h1, h2); l != nil && now < l.renewed.Load()+r.ttlMs {
+		if cur := l.rec.Load(); cur.sameAs(inst) {
+			l.renewed.Store(now)
+			r.registrations.Add(1)
+			return cur
+		}
 	}
 
 	// The lease and its first record are one allocation, built outside the
@@ -161,12 +179,14 @@ func (r *Registry) register(inst *Instance, now int64) {
 	if l := sh.find(h1, h2); l != nil {
 		sh.releaseLocked(l)
 		l.renewed.Store(now)
-		if old := l.rec.Load(); !old.sameAs(inst) {
-			l.rec.Store(rec)
-			l.svc.invalidate()
-			r.log.append(ChangeNew, l.svc.id, rec, now)
+		old := l.rec.Load()
+		if old.sameAs(inst) {
+			return old
 		}
-		return
+		l.rec.Store(rec)
+		l.svc.invalidate()
+		r.log.append(ChangeNew, l.svc.id, rec, now)
+		return rec
 	}
 	l := fresh
 	l.rec.Store(rec)
@@ -181,6 +201,7 @@ func (r *Registry) register(inst *Instance, now int64) {
 		}
 	}
 	r.log.append(ChangeNew, l.svc.id, rec, now)
+	return rec
 }
 
 // Heartbeat renews the leases of insts (only their key fields are read),
@@ -188,6 +209,12 @@ func (r *Registry) register(inst *Instance, now int64) {
 // It is O(1) per instance, does not allocate when nothing fails, and never
 // rebuilds a snapshot.
 func (r *Registry) Heartbeat(insts []*Instance, failed []FailedInstance) []FailedInstance {
+	return r.HeartbeatEach(insts, failed, nil)
+}
+
+// HeartbeatEach is Heartbeat, calling applied (when not nil) with the record
+// of every lease it renewed.
+func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, applied Applied) []FailedInstance {
 	now := r.nowMs()
 	for _, inst := range insts {
 		if inst == nil {
@@ -197,30 +224,41 @@ func (r *Registry) Heartbeat(insts []*Instance, failed []FailedInstance) []Faile
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNoPermission})
 			continue
 		}
-		if !r.renew(inst, now) {
+		rec := r.renew(inst, now)
+		if rec == nil {
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNotFound})
+		} else if applied != nil {
+			applied(rec)
 		}
 	}
 	return failed
 }
 
-func (r *Registry) renew(inst *Instance, now int64) bool {
+// renew renews the lease of inst and returns its record, or nil when no
+// live lease has its key.
+func (r *Registry) renew(inst *Instance, now int64) *Record {
 	h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
 	sh := r.shardFor(h1)
 	l := sh.find(h1, h2)
 	if l == nil || now >= l.renewed.Load()+r.ttlMs {
-		return false
+		return nil
 	}
 	// A heartbeat racing an unregister may renew a lease that is being
 	// removed; it then reports success for an instance removed just after.
 	l.renewed.Store(now)
 	sh.renewals.Add(1)
-	return true
+	return l.rec.Load()
 }
 
 // Unregister removes the leases of insts at once, skipping nil entries.
 // Unknown instances are not an error; other regions are refused.
 func (r *Registry) Unregister(insts []*Instance, failed []FailedInstance) []FailedInstance {
+	return r.UnregisterEach(insts, failed, nil)
+}
+
+// UnregisterEach is Unregister, calling applied (when not nil) with the
+// record of every lease it removed.
+func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, applied Applied) []FailedInstance {
 	now := r.nowMs()
 	for _, inst := range insts {
 		if inst == nil {
@@ -232,12 +270,17 @@ func (r *Registry) Unregister(insts []*Instance, failed []FailedInstance) []Fail
 		}
 		h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
 		sh := r.shardFor(h1)
+		var removed *Record
 		sh.mu.Lock()
 		if l := sh.find(h1, h2); l != nil {
+			removed = l.rec.Load()
 			r.removeLocked(sh, l, now)
 			r.unregistrations.Add(1)
 		}
 		sh.mu.Unlock()
+		if removed != nil && applied != nil {
+			applied(removed)
+		}
 	}
 	return failed
 }
