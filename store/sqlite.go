@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+)
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+// SQLite settings. WAL lets discovery-side reads (Changes, Logs) run beside
+// a write. synchronous=FULL makes a commit fsync the WAL before it returns,
+// so an answered mutation survives kill -9 and power loss alike (NORMAL
+// would survive kill -9 only); management writes are rare, so the fsync per
+// commit costs nothing that matters. Every transaction begins IMMEDIATE:
+// writers queue on the busy timeout instead of failing on a lock upgrade.
+const sqliteParams = "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// applies pending migrations. Several processes may share the file; each
+// sees the others' changes through the version poll.
+func OpenSQLite(ctx context.Context, path string, cfg Config) (*SQL, error) {
+	if path == "" || path == ":memory:" {
+		return nil, fmt.Errorf("%w: sqlite needs a file path", ErrBadDSN)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("cannot create the folder of %s: %w", path, err)
+		}
+	}
+	u := url.URL{Scheme: "file", Opaque: path, RawQuery: sqliteParams}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	migrations, err := fs.Sub(sqliteMigrations, "migrations/sqlite")
+	if err != nil {
+		panic("BUG: embedded sqlite migrations missing: " + err.Error())
+	}
+	s, err := openSQL(ctx, db, &dialect{name: "sqlite", goose: goose.DialectSQLite3, migrations: migrations}, cfg)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
