@@ -2,7 +2,7 @@
 // (register then unregister an extra instance), as three open-model
 // scenarios sharing RATE.
 import exec from 'k6/execution';
-import { RATE, arrival, get, instance, ok, post, seed, serviceId, summary, thresholds } from './lib/artemis.js';
+import { RATE, arrival, get, instance, listed, ok, post, seed, serviceId, summary, thresholds } from './lib/artemis.js';
 
 export const options = {
   scenarios: {
@@ -22,9 +22,13 @@ export function heartbeat(data) {
   ok(post('/api/registry/heartbeat.json', { instances: [instance(i)] }, { name: 'heartbeat' }), 'heartbeat');
 }
 
+// service reads a random seeded service; it must list at least its seeded
+// instances (churn may add one for a moment).
 export function service(data) {
   const s = Math.floor(Math.random() * data.services);
-  ok(get(`/api/discovery/service.json?serviceId=${serviceId(s)}`, { name: 'service' }), 'service');
+  const id = serviceId(s);
+  const seeded = Math.floor(data.instances / data.services);
+  listed(get(`/api/discovery/service.json?serviceId=${id}`, { name: 'service' }), 'service', id, seeded);
 }
 
 export function churn() {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Proves the k6 scripts without k6: starts bin/artemis on a free loopback
 # port, dry-runs every k6/*.js under Node.js (they must pass), then each
-# deliberately broken script in k6/dryrun/testdata (each must fail).
+# deliberately broken script in k6/dryrun/testdata: each must fail, and for
+# the reason its "// want: ..." line names, which must appear in the
+# runner's output. Any other outcome prints that output and fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 port=$((20000 + RANDOM % 20000))
@@ -18,13 +20,26 @@ wsflag=()
 if [ "$(node -e 'process.stdout.write(typeof WebSocket)')" = undefined ]; then wsflag=(--experimental-websocket); fi
 run() { node "${wsflag[@]}" --import ./k6/dryrun/register-hooks.mjs k6/dryrun/run.mjs "$@"; }
 run
-n=0
+passed=0
+failed=0
 for broken in k6/dryrun/testdata/*.js; do
-  if run "$broken" >/dev/null; then
-    echo "k6 dry run: $broken passed but must fail"; exit 1
+  name=$(basename "$broken")
+  want=$(sed -n 's|^// want: ||p' "$broken" | head -1)
+  if [ -z "$want" ]; then
+    echo "FAIL $name has no '// want: ...' line naming the failure it must cause"
+    failed=$((failed + 1))
+  elif out=$(run "$broken" 2>&1); then
+    echo "FAIL $name passed but must fail; its output:"
+    sed 's/^/    /' <<<"$out"
+    failed=$((failed + 1))
+  elif ! grep -qF -- "$want" <<<"$out"; then
+    echo "FAIL $name failed, but not with \"$want\"; its output:"
+    sed 's/^/    /' <<<"$out"
+    failed=$((failed + 1))
+  else
+    echo "ok   $name fails with \"$want\""
+    passed=$((passed + 1))
   fi
-  echo "ok   $(basename "$broken") fails as it must"
-  n=$((n + 1))
 done
-echo "k6-dryrun: $(ls k6/*.js | wc -l | tr -d ' ') scripts and $n broken ones checked"
-echo "broken-scripts: $n passed, 0 failed"
+echo "broken scripts: $passed passed (failed for the intended reason), $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

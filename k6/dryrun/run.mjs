@@ -3,9 +3,10 @@
 //   BASE_URL=http://127.0.0.1:PORT node --import ./k6/dryrun/register-hooks.mjs k6/dryrun/run.mjs [script.js...]
 //
 // For each script it checks the options (open-model constant-arrival-rate
-// scenarios whose exec functions exist, a P99 < 10 ms threshold and an error
-// bound), runs setup(), a few iterations of every scenario against the live
-// server, teardown() and handleSummary(). It fails on a wrong path, a
+// scenarios whose exec functions exist, a P99 threshold of 10 ms or tighter
+// and an error-rate bound of 1 % or tighter), runs setup(), a few iterations
+// of every scenario against the live server, teardown() and handleSummary().
+// It fails on a wrong path, a
 // rejected body (any HTTP status >= 400 or transport error), a failed check,
 // or a missing summary file. Summaries go to RESULTS_DIR (default: a temp dir).
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -29,10 +30,25 @@ function problemsWithOptions(mod) {
     if (typeof mod[fn] !== 'function') p.push(`scenario ${name}: exec function ${fn} is not exported`);
   }
   const th = (mod.options && mod.options.thresholds) || {};
-  if (!(th.http_req_duration || []).includes('p(99)<10')) p.push('thresholds: http_req_duration p(99)<10 is missing');
-  if (!th.http_req_failed && !th.checks) p.push('thresholds: no error-rate bound (http_req_failed or checks)');
+  if (!bounded(th.http_req_duration, /^p\(99\)\s*<=?\s*([\d.]+)$/, (v) => v <= 10)) {
+    p.push(`thresholds: no http_req_duration p(99)<10 or tighter (got ${JSON.stringify(th.http_req_duration)})`);
+  }
+  if (!bounded(th.http_req_failed, /^rate\s*<=?\s*([\d.]+)$/, (v) => v <= 0.01) &&
+      !bounded(th.checks, /^rate\s*>=?\s*([\d.]+)$/, (v) => v >= 0.99)) {
+    p.push(`thresholds: no error-rate bound of 1 % or tighter (http_req_failed rate<0.01 or checks rate>0.99; got ${JSON.stringify({ http_req_failed: th.http_req_failed, checks: th.checks })})`);
+  }
   if (typeof mod.handleSummary !== 'function') p.push('handleSummary is not exported');
   return p;
+}
+
+// bounded reports whether a metric's thresholds (strings, or objects with a
+// threshold field, as k6 takes them) include one matching re whose number
+// satisfies ok.
+function bounded(list, re, ok) {
+  return (Array.isArray(list) ? list : []).some((t) => {
+    const m = re.exec(String(typeof t === 'object' && t !== null ? t.threshold : t).trim());
+    return m !== null && ok(parseFloat(m[1]));
+  });
 }
 
 function summaryData() {

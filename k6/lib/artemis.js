@@ -47,6 +47,17 @@ export function ok(res, what) {
   });
 }
 
+// listed checks a service.json answer is a success for service id listing
+// at least min instances: an unknown service answers success with none, so
+// ok() alone cannot tell a read of the wrong service from a right one.
+export function listed(res, what, id, min) {
+  return ok(res, what) && check(res, {
+    [`${what}: instances listed`]: (r) => r.status === 200 &&
+      String(r.json('service.serviceId')).toLowerCase() === id.toLowerCase() &&
+      (r.json('service.instances') || []).length >= min,
+  });
+}
+
 // seed registers INSTANCES instances in batches of 1,000 (setup only).
 export function seed() {
   for (let from = 0; from < INSTANCES; from += 1000) {

@@ -1,4 +1,5 @@
 // A deliberately broken script: the dry run must fail it (rejected body).
+// want: /api/registry/register.json: 400
 import http from 'k6/http';
 import { RATE, BASE_URL, arrival, summary, thresholds } from '../../lib/artemis.js';
 

@@ -1,5 +1,6 @@
 // A deliberately broken script: the dry run must fail it (a check fails:
 // heartbeats of instances that were never registered).
+// want: check failed: broken: success
 import { RATE, arrival, instance, ok, post, summary, thresholds } from '../../lib/artemis.js';
 
 export const options = { scenarios: { broken: arrival('broken', RATE) }, thresholds };

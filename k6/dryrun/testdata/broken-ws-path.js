@@ -1,4 +1,5 @@
 // A deliberately broken script: the dry run must fail it (no such WebSocket path).
+// want: check failed: upgraded (101)
 import ws from 'k6/ws';
 import { check } from 'k6';
 import { BASE_URL, RATE, arrival, summary, thresholds } from '../../lib/artemis.js';

@@ -1,5 +1,6 @@
 // A deliberately broken script: the dry run must fail it (the subscription
 // names no serviceId, so the change it makes is never pushed to it).
+// want: check failed: change pushed
 import ws from 'k6/ws';
 import { check } from 'k6';
 import { BASE_URL, RATE, arrival, instance, ok, post, summary, thresholds } from '../../lib/artemis.js';
