@@ -242,6 +242,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Panics() int64 { return s.panics.Load() }
 
 func (s *Server) routes(e *route.Engine) {
+	s.mountConsole(e)
 	e.GET("/health", func(_ context.Context, c *app.RequestContext) {
 		c.Response.Header.SetContentType("text/plain; charset=utf-8")
 		c.Response.SetBodyString("OK")
