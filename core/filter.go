@@ -1,13 +1,17 @@
 package core
 
 // ServiceView is what a discovery filter sees and edits: the instances of one
-// service about to be published, and the route rules attached to it.
-// Filters may trim or reorder Records (never modify a Record) and set
-// RouteRules.
+// service about to be published, its logical instances and the route rules
+// attached to it. Filters may trim or reorder Records (never modify a
+// Record) and set LogicInstances and RouteRules.
+//
+// A nil LogicInstances or RouteRules is left out of the service's JSON; a
+// non-nil empty one is published as [] (management publishes both always).
 type ServiceView struct {
-	ServiceID  string
-	Records    []*Record
-	RouteRules []RouteRule
+	ServiceID      string
+	Records        []*Record
+	LogicInstances []*Record
+	RouteRules     []RouteRule
 }
 
 // Filter shapes what discovery shows of a service: management pull-outs hide
@@ -34,12 +38,24 @@ type RouteRule struct {
 	Groups   []ServiceGroup
 }
 
-// ServiceGroup is one group of a route rule.
+// ServiceGroup is one group of a route rule. Instances, when not nil, are
+// the group's resolved instances (the canary rule carries them); Metadata is
+// published with its keys sorted.
 type ServiceGroup struct {
 	GroupKey    string
 	Weight      int
 	InstanceIDs []string
+	Instances   []*Record
 	Metadata    map[string]string
+}
+
+// NewRecord encodes inst as a Record for a filter that publishes instances
+// the registry does not hold (management's logical instances). The record
+// is immutable and may be shared by any number of snapshots.
+func NewRecord(inst *Instance) *Record {
+	rec := new(Record)
+	fillRecord(rec, inst)
+	return rec
 }
 
 // SetFilters replaces the discovery filter chain and rebuilds every snapshot

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -64,27 +65,50 @@ func appendString(dst []byte, s string) []byte {
 // AppendJSON appends the snapshot as a Service object. It copies the
 // instances' pre-encoded JSON; nothing is encoded per call.
 func (snap *Snapshot) AppendJSON(dst []byte) []byte {
+	return appendService(dst, snap.ServiceID, snap.Records, snap.LogicInstances, snap.RouteRules)
+}
+
+// AppendJSON appends the view as a Service object, as a snapshot of it
+// would: for a service that discovery must answer although no instance of
+// it is registered (a filter's route rules and logical instances only).
+func (v *ServiceView) AppendJSON(dst []byte) []byte {
+	return appendService(dst, v.ServiceID, v.Records, v.LogicInstances, v.RouteRules)
+}
+
+// appendService appends a Service object. Nil logicInstances or routeRules
+// are left out; empty ones are written as [].
+func appendService(dst []byte, serviceID string, recs, logic []*Record, rules []RouteRule) []byte {
 	dst = append(dst, `{"serviceId":`...)
-	dst = appendString(dst, snap.ServiceID)
-	dst = append(dst, `,"instances":[`...)
-	for i, rec := range snap.Records {
+	dst = appendString(dst, serviceID)
+	dst = append(dst, `,"instances":`...)
+	dst = appendRecords(dst, recs)
+	if logic != nil {
+		dst = append(dst, `,"logicInstances":`...)
+		dst = appendRecords(dst, logic)
+	}
+	if rules != nil {
+		dst = append(dst, `,"routeRules":[`...)
+		for i := range rules {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendRouteRule(dst, &rules[i])
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// appendRecords appends recs' pre-encoded JSON as an array.
+func appendRecords(dst []byte, recs []*Record) []byte {
+	dst = append(dst, '[')
+	for i, rec := range recs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, rec.json...)
 	}
-	dst = append(dst, ']')
-	if len(snap.RouteRules) > 0 {
-		dst = append(dst, `,"routeRules":[`...)
-		for i := range snap.RouteRules {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendRouteRule(dst, &snap.RouteRules[i])
-		}
-		dst = append(dst, ']')
-	}
-	return append(dst, '}')
+	return append(dst, ']')
 }
 
 // AppendEmptyService appends the Service object of a service with no
@@ -118,23 +142,39 @@ func appendRouteRule(dst []byte, rr *RouteRule) []byte {
 			dst = appendString(dst, id)
 		}
 		dst = append(dst, ']')
+		if g.Instances != nil {
+			dst = append(dst, `,"instances":`...)
+			dst = appendRecords(dst, g.Instances)
+		}
 		if len(g.Metadata) > 0 {
-			dst = append(dst, `,"metadata":{`...)
-			j := 0
-			for k, v := range g.Metadata {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				j++
-				dst = appendString(dst, k)
-				dst = append(dst, ':')
-				dst = appendString(dst, v)
-			}
-			dst = append(dst, '}')
+			dst = append(dst, `,"metadata":`...)
+			dst = appendSortedMap(dst, g.Metadata)
 		}
 		dst = append(dst, '}')
 	}
 	return append(dst, ']', '}')
+}
+
+// appendSortedMap appends m as a JSON object with its keys sorted, so a
+// snapshot's bytes do not depend on map iteration order. Up to 16 keys are
+// sorted without allocating.
+func appendSortedMap(dst []byte, m map[string]string) []byte {
+	var buf [16]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendString(dst, m[k])
+	}
+	return append(dst, '}')
 }
 
 // appendChange appends c as an InstanceChange object.

@@ -37,9 +37,10 @@ type service struct {
 // pre-encoded (AppendJSON copies bytes, it does not encode).
 // Callers must not modify any part of it.
 type Snapshot struct {
-	ServiceID  string
-	Records    []*Record
-	RouteRules []RouteRule
+	ServiceID      string
+	Records        []*Record
+	LogicInstances []*Record
+	RouteRules     []RouteRule
 
 	size int // bytes AppendJSON writes
 }
@@ -192,7 +193,7 @@ func (s *service) snapshot(r *Registry) *Snapshot {
 			f.FilterService(&v)
 		}
 	}
-	snap := &Snapshot{ServiceID: s.id, Records: v.Records, RouteRules: v.RouteRules}
+	snap := &Snapshot{ServiceID: s.id, Records: v.Records, LogicInstances: v.LogicInstances, RouteRules: v.RouteRules}
 	buf := acquireBuf()
 	snap.size = len(snap.AppendJSON((*buf)[:0]))
 	releaseBuf(buf)
