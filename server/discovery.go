@@ -34,6 +34,9 @@ func (s *Server) appendService(dst []byte, id string) []byte {
 }
 
 func (s *Server) service(_ context.Context, c *app.RequestContext) {
+	if s.refuseUnlessServing(c) {
+		return
+	}
 	var id string
 	if c.IsGet() {
 		id = b2s(queryValue(c, "serviceId"))
@@ -59,6 +62,9 @@ func (s *Server) service(_ context.Context, c *app.RequestContext) {
 }
 
 func (s *Server) lookup(_ context.Context, c *app.RequestContext) {
+	if s.refuseUnlessServing(c) {
+		return
+	}
 	var req lookupRequest
 	release, ok := s.decode(c, &req, false)
 	if !ok {
@@ -119,6 +125,9 @@ func uniqueKeys(ids []string) []string {
 }
 
 func (s *Server) services(_ context.Context, c *app.RequestContext) {
+	if s.refuseUnlessServing(c) {
+		return
+	}
 	if !c.IsGet() {
 		var req servicesRequest
 		release, ok := s.decode(c, &req, true)
@@ -147,6 +156,9 @@ func (s *Server) services(_ context.Context, c *app.RequestContext) {
 }
 
 func (s *Server) servicesDelta(_ context.Context, c *app.RequestContext) {
+	if s.refuseUnlessServing(c) {
+		return
+	}
 	var req deltaRequest
 	if c.IsGet() {
 		v, err := strconv.ParseInt(string(queryValue(c, "version")), 10, 64)

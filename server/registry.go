@@ -7,6 +7,7 @@ import (
 
 	"github.com/cloudwego/hertz/pkg/app"
 
+	"github.com/artemis-go/artemis/cluster"
 	"github.com/artemis-go/artemis/core"
 )
 
@@ -15,7 +16,8 @@ import (
 // successBody is the whole answer of a batch with no failures.
 var successBody = []byte(`{"responseStatus":{"status":"success","errorCode":"success","message":""}}`)
 
-type batchOp func(insts []*core.Instance, failed []core.FailedInstance) []core.FailedInstance
+// batchOp is one of the core's RegisterEach, HeartbeatEach, UnregisterEach.
+type batchOp func(insts []*core.Instance, failed []core.FailedInstance, applied core.Applied) []core.FailedInstance
 
 // batch is a pooled request for one registry call. Register decodes whole
 // instances (req); heartbeat and unregister only need keys, decoded into
@@ -79,20 +81,21 @@ func releaseBatch(b *batch) {
 }
 
 func (s *Server) register(_ context.Context, c *app.RequestContext) {
-	s.serveBatch(c, s.reg.Register, false)
+	s.serveBatch(c, s.reg.RegisterEach, s.replicate[cluster.OpRegister], false)
 }
 
 func (s *Server) heartbeat(_ context.Context, c *app.RequestContext) {
-	s.serveBatch(c, s.reg.Heartbeat, true)
+	s.serveBatch(c, s.reg.HeartbeatEach, s.replicate[cluster.OpHeartbeat], true)
 }
 
 func (s *Server) unregister(_ context.Context, c *app.RequestContext) {
-	s.serveBatch(c, s.reg.Unregister, true)
+	s.serveBatch(c, s.reg.UnregisterEach, s.replicate[cluster.OpUnregister], true)
 }
 
 // serveBatch decodes an instances request (only keys when keysOnly), checks
-// it in the contract's order and applies op.
-func (s *Server) serveBatch(c *app.RequestContext, op batchOp, keysOnly bool) {
+// it in the contract's order and applies op, handing what it applied to
+// applied (the replicator; nil on a single node).
+func (s *Server) serveBatch(c *app.RequestContext, op batchOp, applied core.Applied, keysOnly bool) {
 	b := acquireBatch()
 	defer releaseBatch(b)
 	var v any = &b.req
@@ -116,18 +119,18 @@ func (s *Server) serveBatch(c *app.RequestContext, op batchOp, keysOnly bool) {
 			insts = []*core.Instance{nil} // only null entries: not empty, nothing to do
 		}
 	}
-	writeBytes(c, 200, s.applyBatch(insts, b, op))
+	writeBytes(c, 200, s.applyBatch(insts, b, op, applied, false))
 }
 
 // applyBatch runs op over decoded instances and returns the encoded answer.
-func (s *Server) applyBatch(insts []*core.Instance, b *batch, op batchOp) []byte {
+func (s *Server) applyBatch(insts []*core.Instance, b *batch, op batchOp, applied core.Applied, fromPeer bool) []byte {
 	if len(insts) == 0 {
 		return mustMarshal(registryResponse{ResponseStatus: failStatus(codeBadRequest, "instances is empty")})
 	}
-	if !s.up.Load() {
-		return mustMarshal(registryResponse{ResponseStatus: failStatus(codeServiceUnavailable, "node is not serving")})
+	if !fromPeer && !s.serving() { // peers replicate to a starting node too
+		return notServingBody(s.status())
 	}
-	b.failed = op(insts, b.failed[:0])
+	b.failed = op(insts, b.failed[:0], applied)
 	if len(b.failed) == 0 {
 		return successBody
 	}

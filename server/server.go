@@ -17,6 +17,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/common/hlog"
 	"github.com/cloudwego/hertz/pkg/route"
 
+	"github.com/artemis-go/artemis/cluster"
 	"github.com/artemis-go/artemis/core"
 )
 
@@ -88,6 +89,13 @@ type Config struct {
 	RateLimits *RateLimits
 	// Push configures WebSocket sessions.
 	Push PushConfig
+	// Cluster configures membership and replication (package cluster):
+	// Cluster.Peers lists every node (the entry equal to NodeURL is this
+	// node; empty: a single node), Cluster.Token is required as
+	// "Authorization: Bearer T" on every /api/replication/ request and sent
+	// to the peers, Cluster.SyncTimeout bounds the startup sync. Self and
+	// Zone are filled in from NodeURL and the registry.
+	Cluster cluster.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -156,11 +164,15 @@ type Server struct {
 	log  *slog.Logger
 	node nodeStatus
 
-	up            atomic.Bool // serving; false while starting and shutting down
+	state         atomic.Int32 // nodeStarting, nodeUp, nodeDown
+	cluster       *cluster.Cluster
+	replicatedIn  atomic.Int64                // instances received from peers
+	clusterErr    error                       // a cluster that could not be built; Run returns it
+	replicate     [numReplicated]core.Applied // hands client operations to the cluster; nil entries on one node
 	panics        atomic.Int64
 	limiters      [numOps]*limiter
 	clients       [numOps]*clientLimiter // per-client shares, where the limit is shared
-	clientLimited atomic.Int64           // requests refused by a client\'s share
+	clientLimited atomic.Int64           // requests refused by a client's share
 	metrics       *metrics
 	errLog        *rateLimitedLog
 	hub           *hub
@@ -184,12 +196,13 @@ func New(reg *core.Registry, cfg Config) *Server {
 	s.hub = newHub(reg, cfg.Push, s.metrics.pushLatency.Observe)
 	s.node = nodeStatus{
 		Node:                        serviceNode{URL: cfg.NodeURL, Zone: zone{RegionID: reg.Region(), ZoneID: reg.Zone()}},
-		Status:                      "up",
+		Status:                      statusUp,
 		CanServiceRegistry:          true,
 		CanServiceDiscovery:         true,
 		AllowRegistryFromOtherZone:  true,
 		AllowDiscoveryFromOtherZone: true,
 	}
+	s.initCluster()
 	opts := []config.Option{
 		server.WithHostPorts(cfg.Addr),
 		server.WithMaxRequestBodySize(4 * cfg.MaxBodyBytes),
@@ -215,21 +228,36 @@ func New(reg *core.Registry, cfg Config) *Server {
 	if cfg.Pprof {
 		servePprof(s.h.Engine, cfg.PprofRemote)
 	}
-	s.up.Store(true)
+	if s.cluster.Configured() {
+		s.state.Store(nodeStarting) // up once Run has copied the registry from a peer
+	} else {
+		s.state.Store(nodeUp)
+	}
 	return s
 }
 
 // Engine returns the Hertz engine, for in-process tests and benchmarks.
 func (s *Server) Engine() *route.Engine { return s.h.Engine }
 
-// Run serves until Shutdown; it returns the error that stopped serving.
-func (s *Server) Run() error { return s.h.Run() }
+// Run serves until Shutdown; it returns the error that stopped serving. A
+// node with peers serves as starting while it copies the registry from a
+// peer (see startup), then up.
+func (s *Server) Run() error {
+	if s.clusterErr != nil {
+		return s.clusterErr
+	}
+	if s.cluster.Configured() {
+		go s.startup()
+	}
+	return s.h.Run()
+}
 
 // Shutdown stops accepting requests, marks the node down and waits for
 // requests in flight until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.up.Store(false)
-	s.hub.close() // WebSocket sessions hold their connections until closed
+	s.state.Store(nodeDown)
+	s.hub.close()     // WebSocket sessions hold their connections until closed
+	s.cluster.Close() // and so do the peers' idle connections
 	err := s.h.Shutdown(ctx)
 	s.conns.close()
 	if err != nil {
@@ -278,6 +306,22 @@ func (s *Server) routes(e *route.Engine) {
 			e.Handle(m, r.path, h)
 		}
 	}
+
+	// Replication (contract section 8): peers only, with the cluster token
+	// when one is set; no rate limit, no node-status check.
+	for _, r := range []struct {
+		path string
+		h    app.HandlerFunc
+	}{
+		{"/api/replication/registry/register.json", s.replicatedRegister},
+		{"/api/replication/registry/heartbeat.json", s.replicatedHeartbeat},
+		{"/api/replication/registry/unregister.json", s.replicatedUnregister},
+	} {
+		e.POST(r.path, s.metrics.instrument(r.path, s.replicationAuth(r.h)))
+	}
+	services := s.metrics.instrument("/api/replication/registry/services.json", s.replicationAuth(s.replicationServices))
+	e.GET("/api/replication/registry/services.json", services)
+	e.POST("/api/replication/registry/services.json", services)
 
 	e.GET("/ws/registry/heartbeat", s.wsHandler(wsHeartbeat))
 	e.GET("/ws/discovery/instance-change", s.wsHandler(wsInstanceChange))

@@ -288,7 +288,7 @@ func TestPanicIsRecovered(t *testing.T) {
 
 func TestShutdownRefusesRegistrations(t *testing.T) {
 	s := newTestServer(t, Config{})
-	s.up.Store(false)
+	s.state.Store(nodeDown)
 	r := do(s, "POST", "/api/registry/register.json", `{"instances":[`+instA+`]}`)
 	if r.code != 200 || !strings.Contains(r.body, codeServiceUnavailable) {
 		t.Fatalf("unexpected answer while down %d %s", r.code, r.body)

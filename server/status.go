@@ -37,8 +37,8 @@ func (s *Server) decodeNothing(c *app.RequestContext) bool {
 
 func (s *Server) currentNode() nodeStatus {
 	n := s.node
-	if !s.up.Load() {
-		n.Status, n.CanServiceRegistry, n.CanServiceDiscovery = "down", false, false
+	if !s.serving() {
+		n.Status, n.CanServiceRegistry, n.CanServiceDiscovery = s.status(), false, false
 	}
 	return n
 }
@@ -51,7 +51,7 @@ func (s *Server) nodeStatus(_ context.Context, c *app.RequestContext) {
 
 func (s *Server) clusterStatus(_ context.Context, c *app.RequestContext) {
 	if s.decodeNothing(c) {
-		writeJSON(c, 200, clusterStatusResponse{NodeCount: 1, NodesStatus: []nodeStatus{s.currentNode()}, ResponseStatus: okStatus})
+		writeJSON(c, 200, clusterStatusResponse{NodeCount: s.cluster.NodeCount(), NodesStatus: s.clusterNodes(), ResponseStatus: okStatus})
 	}
 }
 
@@ -155,9 +155,17 @@ func (s *Server) upNodes(_ context.Context, c *app.RequestContext) {
 		}
 		defer release() // req.RegionID aliases the body
 	}
-	if !s.up.Load() || (req.RegionID != "" && !core.EqualFoldKey(req.RegionID, s.reg.Region())) {
+	var nodes []serviceNode
+	if req.RegionID == "" || core.EqualFoldKey(req.RegionID, s.reg.Region()) { // all nodes serve one region
+		for _, n := range s.clusterNodes() {
+			if n.Status == statusUp && (req.ZoneID == "" || core.EqualFoldKey(req.ZoneID, n.Node.Zone.ZoneID)) {
+				nodes = append(nodes, n.Node)
+			}
+		}
+	}
+	if len(nodes) == 0 {
 		writeJSON(c, 200, nodesResponse{Nodes: []serviceNode{}, ResponseStatus: failStatus(codeDataNotFound, "no node is up in region "+req.RegionID)})
 		return
 	}
-	writeJSON(c, 200, nodesResponse{Nodes: []serviceNode{s.node.Node}, ResponseStatus: okStatus})
+	writeJSON(c, 200, nodesResponse{Nodes: nodes, ResponseStatus: okStatus})
 }

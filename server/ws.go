@@ -9,6 +9,7 @@ import (
 
 	"github.com/cloudwego/hertz/pkg/app"
 
+	"github.com/artemis-go/artemis/cluster"
 	"github.com/artemis-go/artemis/core"
 )
 
@@ -144,7 +145,7 @@ func (s *Server) wsHeartbeat(msg []byte) []byte {
 		insts = []*core.Instance{nil}
 	}
 	// The answer is written after b is released: copy what aliases it.
-	out := s.applyBatch(insts, b, s.reg.Heartbeat)
+	out := s.applyBatch(insts, b, s.reg.HeartbeatEach, s.replicate[cluster.OpHeartbeat], false)
 	return append([]byte(nil), out...)
 }
 

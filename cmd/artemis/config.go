@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -15,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/artemis-go/artemis/cluster"
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/server"
 )
@@ -61,7 +63,7 @@ func (c *serverConfig) settings() []setting {
 		SelfPreservation: core.SelfPreservationConfig{Window: 10 * time.Second, MinPeak: 50, Threshold: 0.85, PeakDecay: 10 * time.Minute}}
 	*sc = server.Config{Addr: "127.0.0.1:8080", MaxBodyBytes: 8 << 20, MaxInflatedBytes: 32 << 20, MaxInflatingBytes: 128 << 20,
 		MaxHeaderBytes: 16 << 10, MaxInstancesPerRequest: 10_000, MaxLookupServices: 1_000, MaxConnections: 50_000,
-		RequestReadTimeout: 30 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		RequestReadTimeout: 30 * time.Second, Cluster: cluster.Config{SyncTimeout: 10 * time.Second}, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		Push: server.PushConfig{Library: server.WSLibraries[0], SendQueue: 256, PingInterval: 30 * time.Second, PongWait: 75 * time.Second,
 			WriteWait: 10 * time.Second, SessionLifetime: 30 * time.Minute, MaxSubscriptionBytes: 64 << 20}}
 	pc := &sc.Push
@@ -118,6 +120,9 @@ func (c *serverConfig) settings() []setting {
 		{"push.writeWait", "ws-write-wait", "bound on one WebSocket write", "", (*durationValue)(&pc.WriteWait)},
 		{"push.sessionLifetime", "ws-session-lifetime", "WebSocket sessions are closed after this long so clients rebalance", "", (*durationValue)(&pc.SessionLifetime)},
 		{"push.maxSubscriptionBytes", "ws-max-subscription-bytes", "bytes of subscribed service ids over every WebSocket session of the node (1008 above)", "", (*intValue)(&pc.MaxSubscriptionBytes)},
+		{"cluster.peers", "peers", "every node of the cluster, comma-separated URLs (the one equal to server.nodeUrl is this node); empty: a single node", "Peers", (*listValue)(&sc.Cluster.Peers)},
+		{"cluster.token", "cluster-token", "token peers must send on /api/replication/ (Authorization: Bearer); never printed", "ClusterToken", (*secretValue)(&sc.Cluster.Token)},
+		{"cluster.syncTimeout", "sync-timeout", "how long a starting node tries to copy the registry from a peer before it serves alone", "SyncTimeout", (*durationValue)(&sc.Cluster.SyncTimeout)},
 		{"log.level", "log-level", "debug, info, warn or error", "", (*stringValue)(&c.Log.Level)},
 		{"log.format", "log-format", "text or json", "", (*stringValue)(&c.Log.Format)},
 	}
@@ -249,7 +254,15 @@ func (c *serverConfig) applyFile(path string, byKey map[string]setting) error {
 		if !ok {
 			return fmt.Errorf("invalid configuration in %s: unknown key %s", path, k)
 		}
-		if err := s.value.Set(fmt.Sprint(flat[k])); err != nil {
+		v := fmt.Sprint(flat[k])
+		if list, ok := flat[k].([]any); ok { // a YAML list: cluster.peers
+			parts := make([]string, len(list))
+			for i, e := range list {
+				parts[i] = fmt.Sprint(e)
+			}
+			v = strings.Join(parts, ",")
+		}
+		if err := s.value.Set(v); err != nil {
 			return fmt.Errorf("invalid configuration in %s: %s: %w", path, s.key, err)
 		}
 		c.sources[s.key] = "file " + path
@@ -284,6 +297,17 @@ func flatten(prefix string, v any, out map[string]any) error {
 	return nil
 }
 
+// badPeers returns the first peer that is not an http(s) URL with a host.
+func badPeers(peers []string) string {
+	for _, p := range peers {
+		u, err := url.Parse(p)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return p
+		}
+	}
+	return ""
+}
+
 // validate checks values the core and server would refuse, naming the key.
 func (c *serverConfig) validate(table []setting) error {
 	named := func(err error) error {
@@ -312,6 +336,8 @@ func (c *serverConfig) validate(table []setting) error {
 		{"server.maxConnections", c.Server.MaxConnections < 1, "must be positive"},
 		{"server.requestReadTimeout", c.Server.RequestReadTimeout < 100*time.Millisecond, "must be at least 100ms"},
 		{"push.maxSubscriptionBytes", c.Server.Push.MaxSubscriptionBytes < 1<<20, "must be at least 1 MiB"},
+		{"cluster.peers", badPeers(c.Server.Cluster.Peers) != "", "must be http:// or https:// URLs: " + badPeers(c.Server.Cluster.Peers)},
+		{"cluster.syncTimeout", c.Server.Cluster.SyncTimeout <= 0, "must be positive"},
 		{"rateLimit.clientShare", c.Limits.ClientShare < 0 || c.Limits.ClientShare > 1, "must be between 0 and 1"},
 		{"server.maxInstancesPerRequest", c.Server.MaxInstancesPerRequest < 1, "must be positive"},
 		{"server.readTimeout", c.Server.ReadTimeout <= 0, "must be positive"},
@@ -407,6 +433,31 @@ type (
 	durationValue time.Duration
 	boolText      bool
 )
+
+// listValue is a comma-separated list (a YAML list in the file).
+type listValue []string
+
+func (v *listValue) Set(s string) error {
+	*v = nil
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*v = append(*v, part)
+		}
+	}
+	return nil
+}
+func (v *listValue) String() string { return strings.Join(*v, ",") }
+
+// secretValue is a string that is never printed.
+type secretValue string
+
+func (v *secretValue) Set(s string) error { *v = secretValue(s); return nil }
+func (v *secretValue) String() string {
+	if *v == "" {
+		return ""
+	}
+	return "(set; not printed)"
+}
 
 func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
 func (v *stringValue) String() string     { return string(*v) }
