@@ -2,8 +2,10 @@ package benchmarks
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -136,4 +138,68 @@ func BenchmarkLoopbackFanout(b *testing.B) {
 		frames.Wait()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs), "ns/frame")
+}
+
+// BenchmarkLoopbackWrite is one 300-byte write(2), the unit of a push's
+// fan-out: to loopback TCP sockets whose peers drain them, one goroutine
+// each (sink=tcp; sockets=1000 writes to 1,000 sockets in turn, as a fan-out
+// does), and to /dev/null (sink=devnull: the system call alone). The
+// difference is the TCP stack's cost per frame.
+func BenchmarkLoopbackWrite(b *testing.B) {
+	msg := make([]byte, 300)
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("sink=tcp/sockets=%d", n), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			var readers sync.WaitGroup
+			writers := make([]net.Conn, n)
+			for i := range writers {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if writers[i], err = ln.Accept(); err != nil {
+					b.Fatal(err)
+				}
+				readers.Go(func() {
+					defer c.Close()
+					buf := make([]byte, 64<<10)
+					for {
+						if _, err := c.Read(buf); err != nil {
+							return
+						}
+					}
+				})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := writers[i%n].Write(msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			for _, w := range writers {
+				w.Close()
+			}
+			readers.Wait()
+		})
+	}
+	b.Run("sink=devnull", func(b *testing.B) {
+		f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if _, err := f.Write(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
