@@ -3,10 +3,13 @@
 # Knobs (override on the command line, e.g. make run ADDR=127.0.0.1:9090):
 #   ADDR      listen address of make run            (127.0.0.1:8080)
 #   ARGS      extra flags for artemis server         ()
-#   COUNT     benchmark repetitions                  (1; bench-compare uses 10)
+#   COUNT     benchmark repetitions of make bench    (1; bench-compare and
+#             bench-record use 10)
 #   BENCH     benchmark name regexp                  (.)
-#   BENCHTIME per-benchmark time                     (1s)
+#   BENCHTIME per-benchmark time                     (1s; also bench-record)
 #   BASE      git revision bench-compare compares to (HEAD~1)
+#   REV       git revision bench-record measures, exported clean (empty: the
+#             work tree)
 #   FUZZTIME  time per fuzz target in make fuzz      (10s)
 #   FUZZMINIMIZETIME  -fuzzminimizetime of make fuzz (0: new inputs are not
 #             minimised; minimising one of the JSON seeds' mutants takes
@@ -33,6 +36,7 @@ COUNT       ?= 1
 BENCH       ?= .
 BENCHTIME   ?= 1s
 BASE        ?= HEAD~1
+REV         ?=
 FUZZTIME    ?= 10s
 FUZZMINIMIZETIME ?= 0
 FUZZCACHE   ?=
@@ -103,6 +107,33 @@ fuzz: ## run every fuzz target (each func Fuzz* in a _test.go) for FUZZTIME; pri
 .PHONY: bench
 bench: ## run all benchmarks (core sizes 1e3..1e6, handlers, loopback round trips)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(COUNT) ./...
+
+# The microbenchmarks results/README.md records, -count 10 each: the
+# concurrent paths per call (-cpu 1) and on two cores (-cpu 2, ns/op is the
+# inverse of throughput), the serial ones on two cores, each invocation with
+# BenchmarkCalibration (and the RWMutex-map baselines) in the same run.
+RECORD_CORE_PAR := ^Benchmark(Heartbeat|ServiceLookup|RegisterUnregister|Calibration)$$
+RECORD_CORE_SER := ^Benchmark(Register|Calibration)$$
+RECORD_SERVER   := ^BenchmarkHandler
+RECORD_PUSH     := ^BenchmarkLoopbackWrite$$
+
+.PHONY: bench-record
+bench-record: $(BENCHSTAT) ## the recorded microbenchmarks (-count 10, -cpu 1,2) of REV (a clean export) or the work tree; raw output and benchstat to results/bench/
+	@set -eo pipefail; src=.; c=$$(git describe --always --dirty); \
+	if [ -n "$(REV)" ]; then src=$$(mktemp -d); trap 'rm -rf $$src' EXIT; c=$$(git rev-parse --short $(REV)); \
+	  git archive $(REV) | tar -x -C $$src; fi; \
+	out=$(CURDIR)/results/bench/$(STAMP)-$$c; mkdir -p results/bench; \
+	{ echo "commit: $$c"; echo "nproc: $$(nproc)"; \
+	  echo "cpu-model: $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"; \
+	  echo "loadavg-before: $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	  cd $$src; \
+	  $(GO) test ./core -run '^$$' -bench '$(RECORD_CORE_PAR)' -benchtime $(BENCHTIME) -count 10 -cpu 1,2; \
+	  $(GO) test ./core -run '^$$' -bench '$(RECORD_CORE_SER)' -benchtime $(BENCHTIME) -count 10 -cpu 2; \
+	  $(GO) test ./core -run '^$$' -bench '^BenchmarkMemoryPerInstance$$' -benchtime 1x -count 10 -cpu 2; \
+	  $(GO) test ./server -run '^$$' -bench '$(RECORD_SERVER)' -benchtime $(BENCHTIME) -count 10 -cpu 1,2; \
+	  $(GO) test ./benchmarks -run '^$$' -bench '$(RECORD_PUSH)' -benchtime $(BENCHTIME) -count 10 -cpu 2; \
+	  echo "loadavg-after: $$(cut -d' ' -f1-3 /proc/loadavg)"; } 2>&1 | tee $$out.txt; \
+	$(BENCHSTAT) $$out.txt | tee $$out-benchstat.txt
 
 .PHONY: bench-compare
 bench-compare: $(BENCHSTAT) ## benchstat of BASE vs the work tree, -count=10 (BENCH, BENCHTIME)
