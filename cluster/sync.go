@@ -180,14 +180,11 @@ func (c *Cluster) copyFrom(ctx context.Context, base string) (int, error) {
 // every instance of a services answer read from r, syncBatch at a time.
 func readServices(r io.Reader, reg *core.Registry) (int, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
-	first, err := readLine(br)
-	if err != nil {
-		return 0, fmt.Errorf("cannot read the services answer: %w", err)
-	}
-	if !bytes.Equal(first, syncHead) {
+	if head, _ := br.Peek(len(syncHead)); !bytes.Equal(head, syncHead) {
 		// Not the line format: decode the answer as a stream.
-		return decodeServices(io.MultiReader(bytes.NewReader(append([]byte(nil), first...)), br), reg)
+		return decodeServices(br, reg)
 	}
+	br.Discard(len(syncHead))
 	ins := &instanceBatch{reg: reg}
 	inService := false
 	for {
@@ -244,6 +241,7 @@ func decodeServices(r io.Reader, reg *core.Registry) (int, error) {
 	if err := expectDelim(dec, '{'); err != nil {
 		return 0, err
 	}
+	sawServices := false
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
@@ -256,6 +254,7 @@ func decodeServices(r io.Reader, reg *core.Registry) (int, error) {
 			}
 			continue
 		}
+		sawServices = true
 		if err := expectDelim(dec, '['); err != nil {
 			return ins.total, err
 		}
@@ -267,6 +266,9 @@ func decodeServices(r io.Reader, reg *core.Registry) (int, error) {
 		if err := expectDelim(dec, ']'); err != nil {
 			return ins.total, err
 		}
+	}
+	if !sawServices {
+		return ins.total, errors.New("cannot read the services answer: no services in it")
 	}
 	return ins.total, ins.flush()
 }

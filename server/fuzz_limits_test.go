@@ -108,3 +108,13 @@ func FuzzSubscribe(f *testing.F) {
 		}
 	})
 }
+
+// The replication decoders are the registry's, without the node-status
+// check: the same guarantees (200/400/413 with a responseStatus, no panic).
+func FuzzReplicationRegister(f *testing.F) {
+	fuzzEndpoint(f, "/api/replication/registry/register.json", `{"instances":[`+instA+`]}`)
+}
+
+func FuzzReplicationHeartbeat(f *testing.F) {
+	fuzzEndpoint(f, "/api/replication/registry/heartbeat.json", `{"instances":[`+instA+`]}`)
+}
