@@ -184,4 +184,9 @@ func (c *Cluster) Stats() []PeerStats {
 }
 
 // Dropped returns the operations refused because the outbox was full.
-func (c *Cluster) Dropped() int64 { return c.out.dropped.Load() }
+func (c *Cluster) Dropped() int64 {
+	if c == nil {
+		return 0
+	}
+	return c.out.dropped.Load()
+}

@@ -173,6 +173,12 @@ func TestClusterReplicatesClientOperations(t *testing.T) {
 			t.Fatalf("%s holds %d instances; want 1", n.base, v)
 		}
 	}
+	out := scrape(t, a.s)
+	for _, want := range []string{`artemis_replication_batches_total{peer="` + b.base + `"}`, `artemis_cluster_peer_up{peer="` + c.base + `"} 1`, "artemis_node_up 1"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
 }
 
 func TestClusterStatusEndpoints(t *testing.T) {

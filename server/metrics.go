@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/artemis-go/artemis/cluster"
 )
 
 // Metrics are served at /metrics in the Prometheus text format, named
@@ -154,6 +156,9 @@ func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range limitMetrics {
 		ch <- m.desc
 	}
+	for _, d := range peerDescs {
+		ch <- d.desc
+	}
 }
 
 func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -189,6 +194,41 @@ func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range limitMetrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(sc.s))
 	}
+	for _, p := range sc.s.cluster.Stats() {
+		for _, d := range peerDescs {
+			ch <- prometheus.MustNewConstMetric(d.desc, d.kind, d.value(p), p.URL)
+		}
+	}
+}
+
+// peerDesc exports one figure of each peer's replication, labelled peer.
+type peerDesc struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(p cluster.PeerStats) float64
+}
+
+func newPeerDesc(name, help string, kind prometheus.ValueType, value func(p cluster.PeerStats) float64) peerDesc {
+	return peerDesc{prometheus.NewDesc(name, help, []string{"peer"}, nil), kind, value}
+}
+
+var peerDescs = []peerDesc{
+	newPeerDesc("artemis_cluster_peer_up", "1 while the peer answers its node status as up.", prometheus.GaugeValue,
+		func(p cluster.PeerStats) float64 { return boolFloat(p.Status == cluster.StatusUp) }),
+	newPeerDesc("artemis_replication_queue_batches", "Batches waiting to be sent to the peer (bounded).", prometheus.GaugeValue,
+		func(p cluster.PeerStats) float64 { return float64(p.Queue) }),
+	newPeerDesc("artemis_replication_batches_total", "Batches the peer accepted.", prometheus.CounterValue,
+		func(p cluster.PeerStats) float64 { return float64(p.Batches) }),
+	newPeerDesc("artemis_replication_instances_total", "Instances the peer accepted.", prometheus.CounterValue,
+		func(p cluster.PeerStats) float64 { return float64(p.Instances) }),
+	newPeerDesc("artemis_replication_failures_total", "Batches dropped: refused, retried too long, or over the peer's queue.", prometheus.CounterValue,
+		func(p cluster.PeerStats) float64 { return float64(p.Failures) }),
+	newPeerDesc("artemis_replication_retries_total", "Attempts that failed transiently and were retried.", prometheus.CounterValue,
+		func(p cluster.PeerStats) float64 { return float64(p.Retries) }),
+	newPeerDesc("artemis_replication_skipped_total", "Operations not sent while the peer was neither up nor starting.", prometheus.CounterValue,
+		func(p cluster.PeerStats) float64 { return float64(p.Skipped) }),
+	newPeerDesc("artemis_replication_lag_seconds", "Queue-to-acceptance time of the peer's last batch.", prometheus.GaugeValue,
+		func(p cluster.PeerStats) float64 { return p.Lag.Seconds() }),
 }
 
 // limitMetric exports what a client can make the node hold, against its
@@ -204,6 +244,12 @@ func newLimitMetric(name, help string, kind prometheus.ValueType, value func(s *
 }
 
 var limitMetrics = []limitMetric{
+	newLimitMetric("artemis_node_up", "1 while this node is up (0 while starting or shutting down).", prometheus.GaugeValue,
+		func(s *Server) float64 { return boolFloat(s.serving()) }),
+	newLimitMetric("artemis_replication_outbox_dropped_total", "Operations not replicated because the outbox was full (cluster MaxPending).", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.cluster.Dropped()) }),
+	newLimitMetric("artemis_replicated_in_instances_total", "Instances received from peers.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.replicatedIn.Load()) }),
 	newLimitMetric("artemis_changelog_bytes", "Bytes the change log holds (records and encoded changes); bounded by registry.changelogBytes.", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.reg.Stats().ChangeLog.Bytes) }),
 	newLimitMetric("artemis_connections_open", "Open connections (WebSocket sessions included); bounded by server.maxConnections.", prometheus.GaugeValue,
