@@ -110,10 +110,10 @@ bench: ## run all benchmarks (core sizes 1e3..1e6, handlers, loopback round trip
 
 # The microbenchmarks results/README.md records, -count 10 each: the
 # concurrent paths per call (-cpu 1) and on two cores (-cpu 2, ns/op is the
-# inverse of throughput), the serial ones on two cores, each invocation with
-# BenchmarkCalibration (and the RWMutex-map baselines) in the same run.
+# inverse of throughput), the serial ones on two cores; BenchmarkCalibration
+# runs with the first, and each core benchmark has its RWMutex-map baseline.
 RECORD_CORE_PAR := ^Benchmark(Heartbeat|ServiceLookup|RegisterUnregister|Calibration)$$
-RECORD_CORE_SER := ^Benchmark(Register|Calibration)$$
+RECORD_CORE_SER := ^BenchmarkRegister$$
 RECORD_SERVER   := ^BenchmarkHandler
 RECORD_PUSH     := ^BenchmarkLoopbackWrite$$
 
@@ -122,7 +122,7 @@ bench-record: $(BENCHSTAT) ## the recorded microbenchmarks (-count 10, -cpu 1,2)
 	@set -eo pipefail; src=.; c=$$(git describe --always --dirty); \
 	if [ -n "$(REV)" ]; then src=$$(mktemp -d); trap 'rm -rf $$src' EXIT; c=$$(git rev-parse --short $(REV)); \
 	  git archive $(REV) | tar -x -C $$src; fi; \
-	out=$(CURDIR)/results/bench/$(STAMP)-$$c; mkdir -p results/bench; \
+	out=results/bench/$(STAMP)-$$c; mkdir -p results/bench; \
 	{ echo "commit: $$c"; echo "nproc: $$(nproc)"; \
 	  echo "cpu-model: $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"; \
 	  echo "loadavg-before: $$(cut -d' ' -f1-3 /proc/loadavg)"; \
