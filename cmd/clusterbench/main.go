@@ -1,0 +1,328 @@
+// Command clusterbench measures an Artemis cluster of bin/artemis processes
+// it starts on loopback:
+//
+//	go run ./cmd/clusterbench -scenario lag  -rate 2000 -duration 20s
+//	go run ./cmd/clusterbench -scenario sync -instances 1000000
+//
+// lag: registers new instances on node A at -rate for -duration and times
+// each until node B pushes it (register on A -> visible on B; push comes
+// after B applied it, so this bounds service.json visibility from above).
+// sync: seeds node A with -instances, starts node B as its peer and times
+// B's startup sync (start to "up"), with both nodes' RSS.
+// Every load is bounded in time and targets 127.0.0.1 only.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/artemis", "the artemis binary")
+	scenario := flag.String("scenario", "lag", "lag or sync")
+	rate := flag.Int("rate", 2000, "lag: registrations per second")
+	duration := flag.Duration("duration", 20*time.Second, "lag: how long to register")
+	instances := flag.Int("instances", 1_000_000, "sync: instances seeded on the first node")
+	flag.Parse()
+	fmt.Printf("clusterbench %s: %d cores (%s), %s\n", *scenario, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format(time.RFC3339))
+	var err error
+	switch *scenario {
+	case "lag":
+		err = lag(*bin, *rate, *duration)
+	case "sync":
+		err = syncCopy(*bin, *instances)
+	default:
+		err = fmt.Errorf("unknown scenario %q", *scenario)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clusterbench:", err)
+		os.Exit(1)
+	}
+}
+
+type node struct {
+	addr, base string
+	cmd        *exec.Cmd
+}
+
+func freeAddrs(n int) []string {
+	var out []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+func start(bin, addr string, peers []string, extra ...string) (*node, error) {
+	n := &node{addr: addr, base: "http://" + addr}
+	args := append([]string{"server", "--addr", addr, "--node-url", n.base, "--peers", strings.Join(peers, ","),
+		"--log-level", "warn", "--rate-limit-register", "0"}, extra...)
+	n.cmd = exec.Command(bin, args...)
+	n.cmd.Stderr = os.Stderr
+	if err := n.cmd.Start(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *node) stop() {
+	n.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		n.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (n *node) status() string {
+	resp, err := http.Post(n.base+"/api/status/node.json", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var a struct{ NodeStatus struct{ Status string } }
+	json.NewDecoder(resp.Body).Decode(&a)
+	return a.NodeStatus.Status
+}
+
+func (n *node) waitUp(d time.Duration) error {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if n.status() == "up" {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s not up within %v", n.base, d)
+}
+
+func (n *node) procMiB(field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			return v >> 10
+		}
+	}
+	return -1
+}
+
+func instanceJSON(svc, id string) string {
+	return `{"regionId":"default","zoneId":"default","serviceId":"` + svc + `","instanceId":"` + id +
+		`","ip":"10.1.2.3","port":8080,"url":"http://10.1.2.3:8080/api","status":"up","metadata":{"version":"1.2.3","idc":"sha-a"}}`
+}
+
+func post(c *http.Client, url, body string) error {
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"errorCode":"success"`)) {
+		return fmt.Errorf("%s answered %d %.200s", url, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// lag registers new instances on A at rate and times each until B pushes it.
+func lag(bin string, rate int, duration time.Duration) error {
+	addrs := freeAddrs(2)
+	peers := []string{"http://" + addrs[0], "http://" + addrs[1]}
+	var nodes []*node
+	for _, a := range addrs {
+		n, err := start(bin, a, peers)
+		if err != nil {
+			return err
+		}
+		defer n.stop()
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		if err := n.waitUp(30 * time.Second); err != nil {
+			return err
+		}
+	}
+	a, b := nodes[0], nodes[1]
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+b.addr+"/ws/discovery/instance-change", nil)
+	if err != nil {
+		return err
+	}
+	defer ws.Close()
+	ws.WriteMessage(websocket.TextMessage, []byte(`{"serviceId":"lag"}`))
+	time.Sleep(200 * time.Millisecond)
+
+	total := int(float64(rate) * duration.Seconds())
+	sent := make([]atomic.Int64, total) // unix ns of each register's start
+	lags := make([]time.Duration, 0, total)
+	var mu sync.Mutex
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			now := time.Now().UnixNano()
+			var ch struct {
+				ChangeType string
+				Instance   struct{ InstanceID string }
+			}
+			if json.Unmarshal(msg, &ch) != nil || ch.ChangeType != "new" {
+				continue
+			}
+			i, err := strconv.Atoi(strings.TrimPrefix(ch.Instance.InstanceID, "lag-"))
+			if err != nil || i < 0 || i >= total || sent[i].Load() == 0 {
+				continue
+			}
+			mu.Lock()
+			lags = append(lags, time.Duration(now-sent[i].Load()))
+			done := len(lags) == total
+			mu.Unlock()
+			if done {
+				return
+			}
+		}
+	}()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var errs atomic.Int64
+	var next atomic.Int64
+	startAt := time.Now()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
+				at := startAt.Add(time.Duration(i) * time.Second / time.Duration(rate))
+				time.Sleep(time.Until(at))
+				sent[i].Store(time.Now().UnixNano())
+				if err := post(client, a.base+"/api/registry/register.json", `{"instances":[`+instanceJSON("lag", "lag-"+strconv.Itoa(i))+`]}`); err != nil {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(startAt)
+	select {
+	case <-readDone:
+	case <-time.After(5 * time.Second):
+	}
+	ws.Close()
+	<-readDone
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lags)
+	q := func(p float64) time.Duration {
+		if len(lags) == 0 {
+			return 0
+		}
+		return lags[min(len(lags)-1, int(p*float64(len(lags))))].Round(10 * time.Microsecond)
+	}
+	fmt.Printf("lag: %d registrations on A at %d/s (%.0f/s achieved, %d errors); pushed by B: %d; register->B push: p50 %v p90 %v p99 %v max %v\n",
+		total, rate, float64(total)/took.Seconds(), errs.Load(), len(lags), q(0.5), q(0.9), q(0.99), q(1))
+	return nil
+}
+
+// syncCopy seeds A with n instances, then times B's startup sync from it.
+func syncCopy(bin string, n int) error {
+	addrs := freeAddrs(2)
+	peers := []string{"http://" + addrs[0], "http://" + addrs[1]}
+	a, err := start(bin, addrs[0], peers, "--sync-timeout", "1s")
+	if err != nil {
+		return err
+	}
+	defer a.stop()
+	if err := a.waitUp(30 * time.Second); err != nil {
+		return err
+	}
+	client := &http.Client{}
+	seedStart := time.Now()
+	const batch = 1000
+	var body strings.Builder
+	for i := 0; i < n; i += batch {
+		body.Reset()
+		body.WriteString(`{"instances":[`)
+		for j := i; j < min(i+batch, n); j++ {
+			if j > i {
+				body.WriteByte(',')
+			}
+			body.WriteString(instanceJSON("svc-"+strconv.Itoa(j%(n/100+1)), "i-"+strconv.Itoa(j)))
+		}
+		body.WriteString(`]}`)
+		if err := post(client, a.base+"/api/registry/register.json", body.String()); err != nil {
+			return err
+		}
+	}
+	seeded := time.Since(seedStart)
+	rssA := a.procMiB("VmRSS")
+	bStart := time.Now()
+	b, err := start(bin, addrs[1], peers, "--sync-timeout", "60s")
+	if err != nil {
+		return err
+	}
+	defer b.stop()
+	if err := b.waitUp(120 * time.Second); err != nil {
+		return err
+	}
+	took := time.Since(bStart)
+	var st struct{ LeaseCount int64 }
+	resp, err := http.Get(b.base + "/api/status/leases.json?appIds=none")
+	if err == nil {
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+	}
+	fmt.Printf("sync: A seeded with %d instances in %v (RSS %d MiB); B started, copied and up in %v with %d instances; RSS A %d MiB (peak %d), B %d MiB (peak %d)\n",
+		n, seeded.Round(time.Millisecond), rssA, took.Round(time.Millisecond), st.LeaseCount, a.procMiB("VmRSS"), a.procMiB("VmHWM"),
+		b.procMiB("VmRSS"), b.procMiB("VmHWM"))
+	return nil
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
