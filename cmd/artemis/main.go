@@ -31,6 +31,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runInstance(args[1:], stdout, stderr)
 	case "watch":
 		return runWatch(args[1:], stdout, stderr)
+	case "health":
+		return runHealth(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "artemis", version)
 		return 0
@@ -53,6 +55,7 @@ Commands:
   service   list | get SERVICE_ID         (--server URL, --json)
   instance  register | unregister | heartbeat --service S --id I [--url U ...]
   watch     SERVICE...  stream instance changes until interrupted
+  health    --url U [--up]  exit 0 when the node is alive (with --up: serving)
   version   print the version
 `)
 }
