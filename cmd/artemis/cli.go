@@ -35,8 +35,19 @@ func newCLIFlags(name string, stderr io.Writer) cliFlags {
 	fs := flag.NewFlagSet("artemis "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return cliFlags{fs: fs,
-		server: fs.String("server", "http://127.0.0.1:8080", "Artemis node URL"),
+		server: fs.String("server", "http://127.0.0.1:8080", "Artemis node URLs, comma-separated: tried in order, the next one when a node is unreachable, answers 5xx or 429, or says service-unavailable or rate-limited"),
 		asJSON: fs.Bool("json", false, "print JSON instead of a table")}
+}
+
+// servers lists the --server URLs.
+func (f cliFlags) servers() []string {
+	var out []string
+	for part := range strings.SplitSeq(*f.server, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // parse parses flags placed before, between or after positional arguments
@@ -71,7 +82,7 @@ func runService(args []string, stdout, stderr io.Writer) int {
 			Services []client.Service `json:"services"`
 			Version  int64            `json:"version"`
 		}
-		if err := postJSON(ctx, *f.server, "/api/discovery/services.json", map[string]string{}, &resp); err != nil {
+		if err := postJSON(ctx, f.servers(), "/api/discovery/services.json", map[string]string{}, &resp); err != nil {
 			return fail(stderr, err)
 		}
 		if *f.asJSON {
@@ -99,7 +110,7 @@ func runService(args []string, stdout, stderr io.Writer) int {
 	var resp struct {
 		Service client.Service `json:"service"`
 	}
-	if err := getJSON(ctx, *f.server, "/api/discovery/service.json?serviceId="+url.QueryEscape(pos[0]), &resp); err != nil {
+	if err := getJSON(ctx, f.servers(), "/api/discovery/service.json?serviceId="+url.QueryEscape(pos[0]), &resp); err != nil {
 		return fail(stderr, err)
 	}
 	if *f.asJSON {
@@ -151,7 +162,7 @@ func runInstance(args []string, stdout, stderr io.Writer) int {
 		inst.Metadata = meta
 	}
 	var resp json.RawMessage
-	if err := postJSON(context.Background(), *f.server, "/api/registry/"+op+".json", map[string]any{"instances": []client.Instance{inst}}, &resp); err != nil {
+	if err := postJSON(context.Background(), f.servers(), "/api/registry/"+op+".json", map[string]any{"instances": []client.Instance{inst}}, &resp); err != nil {
 		return fail(stderr, err)
 	}
 	if *f.asJSON {
@@ -200,7 +211,7 @@ func runWatch(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d, err := client.NewDiscovery(ctx, []string{*f.server})
+	d, err := client.NewDiscovery(ctx, f.servers())
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -268,39 +279,77 @@ func (p *watchPrinter) print(s client.Service) {
 	}
 }
 
-func postJSON(ctx context.Context, base, path string, req, resp any) error {
+// postJSON posts req to path of the first of bases that serves it and
+// decodes the answer into resp (see call).
+func postJSON(ctx context.Context, bases []string, path string, req, resp any) error {
 	body, _ := json.Marshal(req)
-	r, err := http.NewRequestWithContext(ctx, "POST", strings.TrimRight(base, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	return doJSON(r, resp)
+	return call(ctx, bases, resp, func(base string) (*http.Request, error) {
+		r, err := http.NewRequestWithContext(ctx, "POST", strings.TrimRight(base, "/")+path, bytes.NewReader(body))
+		if err == nil {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		return r, err
+	})
 }
 
-func getJSON(ctx context.Context, base, path string, resp any) error {
-	r, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+path, nil)
-	if err != nil {
-		return err
-	}
-	return doJSON(r, resp)
+func getJSON(ctx context.Context, bases []string, path string, resp any) error {
+	return call(ctx, bases, resp, func(base string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, "GET", strings.TrimRight(base, "/")+path, nil)
+	})
 }
 
-func doJSON(r *http.Request, resp any) error {
+// call sends the request newRequest builds to each of bases in turn until
+// one serves it: an unreachable node, HTTP 5xx or 429, or an in-band
+// service-unavailable or rate-limited answer (a starting or draining node)
+// moves on to the next; any other answer is final.
+func call(ctx context.Context, bases []string, resp any, newRequest func(base string) (*http.Request, error)) error {
+	if len(bases) == 0 {
+		return fmt.Errorf("no --server given")
+	}
+	var errs []error
+	for _, base := range bases {
+		r, err := newRequest(base)
+		if err != nil {
+			return err
+		}
+		b, retry, err := doJSON(r)
+		if err == nil {
+			return json.Unmarshal(b, resp)
+		}
+		errs = append(errs, err)
+		if !retry || ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// doJSON sends r and returns the answer's body; retry tells whether
+// another node may serve it.
+func doJSON(r *http.Request) (body []byte, retry bool, err error) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	res, err := c.Do(r)
 	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", r.URL.Host, err)
+		return nil, true, fmt.Errorf("cannot reach %s: %w", r.URL.Host, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if res.StatusCode >= 500 || res.StatusCode == 429 {
+		return nil, true, fmt.Errorf("%s%s answered HTTP %d: %.300s", r.URL.Host, r.URL.Path, res.StatusCode, b)
+	}
 	if res.StatusCode >= 400 {
-		return fmt.Errorf("%s answered HTTP %d: %.300s", r.URL.Path, res.StatusCode, b)
+		return nil, false, fmt.Errorf("%s answered HTTP %d: %.300s", r.URL.Path, res.StatusCode, b)
 	}
-	if err := json.Unmarshal(b, resp); err != nil {
-		return fmt.Errorf("cannot decode the answer of %s: %w", r.URL.Path, err)
+	var st struct {
+		ResponseStatus struct{ ErrorCode, Message string } `json:"responseStatus"`
 	}
-	return nil
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, false, fmt.Errorf("cannot decode the answer of %s: %w", r.URL.Path, err)
+	}
+	if ec := st.ResponseStatus.ErrorCode; ec == "service-unavailable" || ec == "rate-limited" {
+		return nil, true, fmt.Errorf("%s answered %s: %s", r.URL.Host, ec, st.ResponseStatus.Message)
+	}
+	return b, false, nil
 }
 
 func printJSON(w io.Writer, v any) int {
