@@ -466,6 +466,12 @@ function servicesPage(view) {
         st.first = false;
         performance.mark('artemis:services-ready');
         document.body.dataset.ready = 'services';
+        // Interactive: the list is painted and the main thread is back to
+        // taking input (a task after the next frame).
+        requestAnimationFrame(() => setTimeout(() => {
+          performance.mark('artemis:services-interactive');
+          document.body.dataset.interactive = 'services';
+        }));
       }
     } catch (e) {
       report(s, err, e);
@@ -940,7 +946,8 @@ function operationsPage(view) {
       section(boxes.instances, 'all-instance-operations.json', 'allInstanceOperations', (list) =>
         plainTable(['Service', 'Instance', 'Region', 'Operations', ''], list.map((x) => {
           const k = x.instanceKey || {};
-          return [k.serviceId, el('span', {class: 'mono', text: k.instanceId}), k.regionId, x.operations.join(', '),
+          return [el('a', {href: '#/service/' + encodeURIComponent(k.serviceId || ''), text: k.serviceId}),
+            el('span', {class: 'mono', text: k.instanceId}), k.regionId, x.operations.join(', '),
             el('button', {type: 'button', 'aria-label': `Pull in ${k.instanceId}`, text: 'Pull in',
               onclick: () => operate('instance', k, false, x.operations).then((ok) => ok && load())})];
         }))),
@@ -992,7 +999,8 @@ function operationsPage(view) {
         x.reasonText = x.reason || reasonOf(x.extensions);
       }
       logTable.setRows(rows);
-      logBox.replaceChildren(el('p', {class: 'muted', text: `${rows.length} entries, newest first`}), logTable.root);
+      const count = rows.length === 1 ? '1 entry' : `${rows.length.toLocaleString('en-US')} entries, newest first`;
+      logBox.replaceChildren(el('p', {class: 'muted', text: count}), logTable.root);
     } catch (e) {
       report(s, logBox, e);
     }
@@ -1030,6 +1038,7 @@ function route(focus) {
   const view = $('#view');
   view.replaceChildren();
   delete document.body.dataset.ready;
+  delete document.body.dataset.interactive;
   for (const a of document.querySelectorAll('.top nav a')) {
     if (a.dataset.page === name || (name === 'service' && a.dataset.page === 'services')) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
