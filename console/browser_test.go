@@ -314,3 +314,22 @@ func hasRow(text string) string {
 	q, _ := json.Marshal(text)
 	return fmt.Sprintf(`[...document.querySelectorAll('#view table')[0].tBodies[0].rows].some(tr => tr.textContent.includes(%s))`, q)
 }
+
+// waitUp waits until the node at baseURL reports status up.
+func waitUp(t testing.TB, baseURL string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var answer struct{ NodeStatus struct{ Status string } }
+		resp, err := http.Get(baseURL + "/api/status/node.json")
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&answer)
+			resp.Body.Close()
+		}
+		if answer.NodeStatus.Status == "up" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s not up after 10 s (%q, %v)", baseURL, answer.NodeStatus.Status, err)
+		}
+	}
+}

@@ -29,6 +29,10 @@ type Options struct {
 	SummaryMaxAge time.Duration
 	// NoRootRedirect leaves GET / alone (by default it redirects to the console).
 	NoRootRedirect bool
+	// Replication, when set, reports this node's replication to its peers
+	// for /console/api/replication.json (the cluster page); nil answers no
+	// peers. It is called once per request and must be cheap.
+	Replication func() Replication
 }
 
 func (o Options) withDefaults() Options {
@@ -53,12 +57,14 @@ func Register(e *route.Engine, opts Options) {
 
 // handler serves the assets and the summary.
 type handler struct {
-	assets  map[string]*asset // by path under Prefix, "" for index.html
-	summary *summaryCache
+	assets      map[string]*asset // by path under Prefix, "" for index.html
+	summary     *summaryCache
+	replication func() Replication
 }
 
 func newHandler(opts Options) *handler {
-	return &handler{assets: mustLoadAssets(), summary: newSummaryCache(opts.Registry, opts.SummaryMaxAge)}
+	return &handler{assets: mustLoadAssets(), summary: newSummaryCache(opts.Registry, opts.SummaryMaxAge),
+		replication: opts.Replication}
 }
 
 func redirect(_ context.Context, c *app.RequestContext) {
@@ -70,8 +76,12 @@ func redirect(_ context.Context, c *app.RequestContext) {
 func (h *handler) serve(_ context.Context, c *app.RequestContext) {
 	setSecurityHeaders(c)
 	name := strings.TrimPrefix(c.Param("path"), "/")
-	if name == "api/summary.json" {
+	switch name {
+	case "api/summary.json":
 		h.serveSummary(c)
+		return
+	case "api/replication.json":
+		h.serveReplication(c)
 		return
 	}
 	a := h.assets[name]

@@ -313,3 +313,21 @@ func TestSummaryNilRegistry(t *testing.T) {
 }
 
 func init() { hlog.SetLevel(hlog.LevelWarn) } // no route listing per engine
+
+func TestReplication(t *testing.T) {
+	var got Replication
+	a := get(newEngine(t, Options{}), "/console/api/replication.json")
+	if err := json.Unmarshal(a.body, &got); err != nil || got.Peers == nil || len(got.Peers) != 0 || a.header("Cache-Control") != "no-store" {
+		t.Errorf("unexpected answer of a single node %s (%v, %q); want no peers, not stored", a.body, err, a.header("Cache-Control"))
+	}
+	checkSecurityHeaders(t, "replication.json", a)
+	want := Replication{Peers: []PeerReplication{{URL: "http://b", Status: "up", LastSeen: 5, Queue: 1, Batches: 2, Instances: 3, LagMs: 1.5}}, Dropped: 7}
+	a = get(newEngine(t, Options{Replication: func() Replication { return want }}), "/console/api/replication.json")
+	got = Replication{}
+	if err := json.Unmarshal(a.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unexpected replication (-want +got):\n%s", diff)
+	}
+}

@@ -14,6 +14,8 @@
 //	GET /console/api/summary.json one line per service: instances up, down,
 //	                              pulled out and expired (this package's own
 //	                              answer, not part of the Artemis contract)
+//	GET /console/api/replication.json this node's replication to each peer
+//	                              (Options.Replication; also the console's own)
 //
 // Every answer under /console/ carries a strict Content-Security-Policy (no
 // inline script or style; connections to this origin only, WebSocket

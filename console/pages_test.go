@@ -11,6 +11,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/artemis-go/artemis/cluster"
+	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/server/servertest"
 )
 
 // pushDeadline is how soon a register must show on an open service page:
@@ -201,6 +206,34 @@ func TestBrowserClusterPage(t *testing.T) {
 		t.Errorf("unexpected node stats %q; want 6 instances", got)
 	}
 	tb.screenshot("cluster")
+}
+
+// TestBrowserClusterPageWithPeer: a node with a peer lists it, and the
+// replication to it.
+func TestBrowserClusterPageWithPeer(t *testing.T) {
+	peer := startNode(t)
+	n := servertest.Start(t, core.Config{Region: "default", Zone: "zone-a", LeaseTTL: 5 * time.Minute},
+		server.Config{Cluster: cluster.Config{Peers: []string{peer.URL}}})
+	waitUp(t, n.URL) // after copying the peer's (empty) registry
+	seed(t, n.URL)   // replicated to the peer
+	deadline := time.Now().Add(5 * time.Second)
+	for len(serviceJSON(t, peer.URL, "order")) != 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(n.URL + "/console/#/cluster"))
+	tb.mustWaitFor(`document.body.dataset.ready === 'cluster' && `+hasRow("sent 1 batches, 6 instances"), 10*time.Second)
+	rows := eval[[][]string](tb, rowsJS)
+	if len(rows) != 2 || rows[0][0] != n.URL+" (this node)" || rows[1][0] != peer.URL || rows[1][2] != "up" {
+		t.Fatalf("unexpected cluster rows %v; want this node, then the peer up", rows)
+	}
+	if !strings.HasPrefix(rows[1][5], "queue 0lag ") || !strings.HasSuffix(rows[1][5], "sent 1 batches, 6 instances") {
+		t.Errorf("unexpected replication to the peer %q", rows[1][5])
+	}
+	if got := eval[string](tb, `document.querySelector('#node-count').textContent`); got != "2 nodes configured, 2 up" {
+		t.Errorf("unexpected node count %q", got)
+	}
+	tb.screenshot("cluster-two-nodes")
 }
 
 func TestBrowserOperationsPageWithoutManagement(t *testing.T) {

@@ -33,6 +33,9 @@ func TestConsoleMounted(t *testing.T) {
 	if r := do(s, "GET", "/console/", "", host); r.code != 200 || r.header("Content-Type") != "text/html; charset=utf-8" || r.header("Cache-Control") != "no-cache" {
 		t.Errorf("unexpected /console/: %d %q %q", r.code, r.header("Content-Type"), r.header("Cache-Control"))
 	}
+	if r := do(s, "GET", "/console/api/replication.json", ""); r.body != `{"peers":[],"dropped":0}` {
+		t.Errorf("unexpected replication of a single node %s", r.body)
+	}
 	if r := do(s, "GET", "/nope", ""); r.code != 404 || !strings.Contains(r.body, `"errorCode":"bad-request"`) {
 		t.Errorf("unexpected answer to an unknown path: %d %s; want the JSON 404", r.code, r.body)
 	}

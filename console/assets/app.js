@@ -828,17 +828,21 @@ function clusterPage(view) {
 
   async function load() {
     try {
-      const [cluster, node, sum, ws] = await Promise.all([
+      const [cluster, node, sum, ws, repl] = await Promise.all([
         call('/api/status/cluster.json', {signal: s.signal}),
         call('/api/status/node.json', {signal: s.signal}),
         call('/console/api/summary.json', {signal: s.signal}),
         call('/api/status/websocket.json', {signal: s.signal}).catch(() => null),
+        call('/console/api/replication.json', {signal: s.signal}).catch(() => null),
       ]);
       const self = node.data.nodeStatus.node.url;
       const list = cluster.data.nodesStatus || [];
-      heading.textContent = `${cluster.data.nodeCount} nodes configured, ${list.filter((n) => n.status === 'up').length} up`;
-      nodes.replaceChildren(plainTable(['Node', 'Region / zone', 'Status', 'Serves', 'Registry version', 'Replication'],
-        list.map((n) => nodeRow(n, self, sum.data))));
+      const peers = new Map(((repl && repl.data.peers) || []).map((p) => [p.url, p]));
+      const count = cluster.data.nodeCount;
+      heading.textContent = `${count} ${count === 1 ? 'node' : 'nodes'} configured, ${list.filter((n) => n.status === 'up').length} up`;
+      nodes.replaceChildren(plainTable(['Node', 'Region / zone', 'Status', 'Serves', 'Registry version', 'Replication to it'],
+        list.map((n) => nodeRow(n, self, sum.data, peers.get((n.node && n.node.url) || '')))));
+      if (repl && repl.data.dropped) heading.append(el('span', {class: 'error', text: ` · ${repl.data.dropped} operations not replicated (outbox full)`}));
       const sessions = ws ? Object.values(ws.data.connections || {}).reduce((a, b) => a + b, 0) : '?';
       mine.replaceChildren(
         stat('Registry version', sum.data.version, true), stat('Services', sum.data.services.length),
@@ -856,7 +860,7 @@ function clusterPage(view) {
   return s;
 }
 
-function nodeRow(n, self, sum) {
+function nodeRow(n, self, sum, peer) {
   const url = (n.node && n.node.url) || '';
   const z = (n.node && n.node.zone) || {};
   const isSelf = url === self;
@@ -869,8 +873,24 @@ function nodeRow(n, self, sum) {
     badge(status, status === 'up' ? 'up' : status === 'starting' ? 'warn' : status === 'down' ? 'down' : 'other'),
     [n.canServiceRegistry ? 'registry' : null, n.canServiceDiscovery ? 'discovery' : null].filter(Boolean).join(', ') || 'none',
     version == null ? el('span', {class: 'muted', text: 'not reported'}) : String(version),
-    extra.length ? extra.map(([k, v]) => el('span', {class: 'chip', text: `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`})) : el('span', {class: 'muted', text: '—'}),
+    replication(peer, extra),
   ];
+}
+
+// replication shows this node's replication to a peer and any fields of
+// its cluster.json entry beyond the contract's.
+function replication(peer, extra) {
+  const out = extra.map(([k, v]) => el('span', {class: 'chip', text: `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`}));
+  if (peer) {
+    out.push(el('span', {class: 'chip', title: 'batches waiting', text: `queue ${peer.queue}`}),
+      el('span', {class: 'chip', title: 'the last batch: operation to the peer\'s answer', text: `lag ${peer.lagMs.toFixed(1)} ms`}),
+      el('span', {class: 'chip', text: `sent ${peer.batches.toLocaleString('en-US')} batches, ${peer.instances.toLocaleString('en-US')} instances`}));
+    if (peer.failures || peer.retries) out.push(el('span', {class: 'chip error', text: `${peer.failures} dropped, ${peer.retries} retried`}));
+    if (peer.skipped) out.push(el('span', {class: 'chip', text: `${peer.skipped} skipped while not up`}));
+    if (!peer.lastSeen) out.push(el('span', {class: 'chip error', text: 'never reached'}));
+    if (peer.error) out.push(el('span', {class: 'chip error', title: peer.error, text: peer.error}));
+  }
+  return out.length ? out : el('span', {class: 'muted', text: '—'});
 }
 
 // ---------------------------------------------------------------- Operations
