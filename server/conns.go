@@ -13,15 +13,19 @@ import (
 )
 
 // Connection bounds. netpoll's read timeout is per read, so a client that
-// drips one header byte every few seconds would hold its connection (and a
-// goroutine) for ever. The tracker bounds what the read timeout does not:
+// drips one header byte (or one body chunk) every few seconds would hold
+// its connection (and a goroutine) for ever. The tracker bounds what the
+// read timeout does not:
 //   - at most MaxConnections connections are open; one accepted over it is
 //     shut down at once;
-//   - once bytes of a request have arrived, the whole request (header and
-//     body) must arrive within RequestReadTimeout, else the connection is
-//     shut down. A watchdog looks at every connection waiting for a request
-//     each connSweep; a connection serving a request, or taken over by a
-//     WebSocket session (which has its own pong deadline), is left alone.
+//   - a request must arrive whole (header and body, chunked or not) within
+//     RequestReadTimeout of its start, else the connection is closed. A
+//     request starts when Hertz starts reading it (its tracer's Start): on
+//     a new connection at once, on a kept-alive one when its first bytes
+//     arrive; it ends when its handler runs. A watchdog looks at every
+//     connection each connSweep; a connection serving a request, or taken
+//     over by a WebSocket session (which has its own pong deadline), is
+//     left alone.
 // Idle keep-alive connections are bounded by IdleTimeout as before.
 
 // connSweep is how often the watchdog looks at waiting connections; a slow
@@ -37,9 +41,9 @@ const (
 )
 
 type trackedConn struct {
-	conn      netpoll.Connection
-	state     atomic.Int32
-	firstByte atomic.Int64 // unix ns the watchdog first saw request bytes waiting; 0: none
+	conn    netpoll.Connection
+	state   atomic.Int32
+	reading atomic.Int64 // unix ns the request being read started; 0: none
 }
 
 // shutdown closes the connection from outside its reader, as netpoll's own
@@ -129,14 +133,27 @@ func (t *connTracker) track(ctx context.Context, c *app.RequestContext) {
 		return
 	}
 	tc.state.Store(connServing)
+	tc.reading.Store(0)
 	c.Next(ctx)
 	if c.Hijacked() {
 		tc.state.Store(connHijacked)
 		return
 	}
-	tc.firstByte.Store(0)
 	tc.state.Store(connWaiting)
 }
+
+// requestTracer tells the tracker when Hertz starts reading a request (a
+// Hertz tracer: Start runs before the header is read).
+type requestTracer struct{}
+
+func (requestTracer) Start(ctx context.Context, _ *app.RequestContext) context.Context {
+	if tc, _ := ctx.Value(connKey{}).(*trackedConn); tc != nil {
+		tc.reading.Store(time.Now().UnixNano())
+	}
+	return ctx
+}
+
+func (requestTracer) Finish(context.Context, *app.RequestContext) {}
 
 // watch shuts down connections whose request has been arriving for longer
 // than readTimeout.
@@ -167,15 +184,8 @@ func (t *connTracker) watch() {
 }
 
 func (t *connTracker) check(tc *trackedConn, now int64) {
-	if tc.conn.Reader().Len() == 0 {
-		tc.firstByte.Store(0) // nothing of a request yet: idle (IdleTimeout's business)
-		return
-	}
-	first := tc.firstByte.Load()
-	switch {
-	case first == 0:
-		tc.firstByte.CompareAndSwap(0, now)
-	case now-first > int64(t.readTimeout) && tc.state.Load() == connWaiting:
+	start := tc.reading.Load()
+	if start != 0 && now-start > int64(t.readTimeout) && tc.state.Load() == connWaiting {
 		t.timedOut.Add(1)
 		tc.shutdown()
 	}

@@ -62,6 +62,58 @@ func TestSlowRequestDisconnected(t *testing.T) {
 	}
 }
 
+// A chunked body dripped a chunk at a time (each consumed at once, so the
+// input buffer is empty between drips), and a body that never starts after
+// its header, are cut after RequestReadTimeout too; so is the second
+// request of a kept-alive connection.
+func TestSlowBodiesDisconnected(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	s, base := startLoopback(t, Config{RequestReadTimeout: timeout})
+	drip := func(head string, chunk string) bool {
+		c := dialRaw(t, base)
+		c.Write([]byte(head))
+		for range 60 { // 3 s of drips
+			if closedByServer(c, 50*time.Millisecond) {
+				return true
+			}
+			if chunk != "" {
+				if _, err := c.Write([]byte(chunk)); err != nil {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	post := "POST /api/registry/register.json HTTP/1.1\r\nHost: x\r\n"
+	if !drip(post+"Transfer-Encoding: chunked\r\n\r\n", "1\r\n \r\n") {
+		t.Fatal("a chunked body dripped a chunk every 50 ms was read for 3 s")
+	}
+	if !drip(post+"Content-Length: 100\r\n\r\n", "") {
+		t.Fatal("a header whose body never came kept its connection for 3 s")
+	}
+	// The second request of a kept-alive connection: served, then dripped.
+	c := dialRaw(t, base)
+	c.Write([]byte("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
+		t.Fatalf("first request answered %q, %v", line, err)
+	}
+	time.Sleep(2 * timeout) // idle between requests does not count
+	closed := false
+	for _, b := range []byte("GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n") {
+		if _, err := c.Write([]byte{b}); err != nil || closedByServer(c, 50*time.Millisecond) {
+			closed = true
+			break
+		}
+	}
+	if !closed {
+		t.Fatal("a dripped second request on a kept-alive connection was read to its end")
+	}
+	if n := s.conns.timedOut.Load(); n != 3 {
+		t.Fatalf("unexpected timed-out count %d; want 3", n)
+	}
+}
+
 // At most MaxConnections connections are open: one more is closed as soon
 // as it is accepted, and a closed connection frees its place.
 func TestMaxConnections(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/cloudwego/hertz/pkg/common/config"
 	"github.com/cloudwego/hertz/pkg/common/hlog"
+	"github.com/cloudwego/hertz/pkg/common/tracer/stats"
 	"github.com/cloudwego/hertz/pkg/route"
 
 	"github.com/artemis-go/artemis/cluster"
@@ -217,6 +218,8 @@ func New(reg *core.Registry, cfg Config) *Server {
 		server.WithRedirectTrailingSlash(false),
 		server.WithRedirectFixedPath(false),
 		server.WithOnAccept(s.conns.onAccept),
+		server.WithTracer(requestTracer{}), // marks each request's start for RequestReadTimeout
+		server.WithTraceLevel(stats.LevelDisabled),
 	}
 	if cfg.Listener != nil {
 		opts = append(opts, server.WithListener(cfg.Listener))
