@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -50,7 +51,9 @@ const (
 	MaxMetadataBytes = 8192 // bytes of metadata keys and values per instance
 )
 
-// Validate reports why inst cannot be registered in region, or nil.
+// Validate reports why inst cannot be registered in region, or nil. Every
+// string must be valid UTF-8: ids are keys that answers carry as JSON
+// object keys and strings, which strict clients parse as UTF-8.
 // The error wraps ErrInvalidInstance or ErrNoPermission.
 func (inst *Instance) Validate(region string) error {
 	if !asciiEqualFold(inst.RegionID, region) {
@@ -73,6 +76,9 @@ func (inst *Instance) Validate(region string) error {
 		if len(f) > MaxFieldLen {
 			return fmt.Errorf("%w: a field is longer than %d bytes", ErrInvalidInstance, MaxFieldLen)
 		}
+		if !utf8.ValidString(f) {
+			return fmt.Errorf("%w: a field is not valid UTF-8", ErrInvalidInstance)
+		}
 	}
 	if len(inst.Metadata) > MaxMetadataLen {
 		return fmt.Errorf("%w: %d metadata entries; at most %d", ErrInvalidInstance, len(inst.Metadata), MaxMetadataLen)
@@ -80,6 +86,9 @@ func (inst *Instance) Validate(region string) error {
 	n := 0
 	for k, v := range inst.Metadata {
 		n += len(k) + len(v)
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("%w: metadata is not valid UTF-8", ErrInvalidInstance)
+		}
 	}
 	if n > MaxMetadataBytes {
 		return fmt.Errorf("%w: %d bytes of metadata; at most %d", ErrInvalidInstance, n, MaxMetadataBytes)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/artemis-go/artemis/core"
 )
@@ -302,6 +303,7 @@ const (
 	refuseTooMany   = "too many subscriptions on one session"
 	refuseTooLong   = "serviceId longer than 1024 bytes"
 	refuseNodeQuota = "the node's subscription budget is spent"
+	refuseNotUTF8   = "serviceId is not valid UTF-8"
 )
 
 // subscribe adds a service to s's subscriptions. It returns why it refused,
@@ -318,6 +320,9 @@ func (h *hub) subscribe(s *session, serviceID string) string {
 func (h *hub) trySubscribe(s *session, serviceID string) string {
 	if len(serviceID) > core.MaxFieldLen {
 		return refuseTooLong
+	}
+	if !utf8.ValidString(serviceID) {
+		return refuseNotUTF8
 	}
 	var buf [256]byte
 	h.mu.Lock()

@@ -102,6 +102,11 @@ func TestSubscriptionBounds(t *testing.T) {
 		}
 	}
 
+	bad, badT := open()
+	s.onMessage(bad, []byte("{\"serviceId\":\"raw\xff\"}"))
+	closedWith(badT, "a session subscribing an id that is not UTF-8")
+	s.hub.remove(bad)
+
 	long, longT := open()
 	sub(long, strings.Repeat("x", 1025))
 	closedWith(longT, "a session subscribing a 1,025-byte id")
@@ -126,8 +131,8 @@ func TestSubscriptionBounds(t *testing.T) {
 	sub(over, "one-byte-too-many")
 	closedWith(overT, "a subscription over the node's budget")
 	s.hub.remove(over)
-	if got := s.hub.subRefused.Load(); got != 2 {
-		t.Fatalf("unexpected refused count %d; want 2", got)
+	if got := s.hub.subRefused.Load(); got != 3 {
+		t.Fatalf("unexpected refused count %d; want 3", got)
 	}
 	for _, ss := range sessions {
 		s.hub.remove(ss)
