@@ -296,6 +296,16 @@ func TestBrowserPullOut(t *testing.T) {
 	}
 	tb.screenshot("service-pulled-out")
 
+	// Keyboard focus survives redraws: a pushed register, the reload it
+	// triggers and the lease times ticking.
+	tb.do(chromedp.Focus(chromedp.CSS(`button[aria-label="Pull out order-3"]`)))
+	registry(t, n.URL, "register", inst("order", "order-0", "10.0.0.10", "up"))
+	tb.mustWaitFor(hasRow("order-0"), 5*time.Second)
+	time.Sleep(1500 * time.Millisecond) // past the reconciling reload and a tick
+	if got := eval[string](tb, `document.activeElement.getAttribute('aria-label')`); got != "Pull out order-3" {
+		t.Errorf("unexpected focus after redraws: %q; want the Pull out button of order-3", got)
+	}
+
 	// The operations page lists it and its log row; pull it in from there.
 	tb.do(chromedp.Navigate(mgmt.URL + "/console/#/operations"))
 	tb.mustWaitFor(`document.body.dataset.ready === 'operations' && document.querySelector('#ops-log table') !== null`, 10*time.Second)

@@ -287,10 +287,12 @@ const errorBox = () => el('div', {class: 'load-error'});
 // VirtualTable renders only the rows in view (plus OVERSCAN) of a scrolling
 // table with fixed-height rows, so 100,000 rows cost what 60 do. columns:
 // {key, label, num, sort (sortable), narrow (hidden in a narrow window),
-// cell(row) -> Node|string}.
+// cell(row) -> Node|string}. rowKey names a row across reloads, so that a
+// redraw keeps the keyboard focus on the same control of the same row.
 class VirtualTable {
-  constructor({columns, label, sort, onSort, rowClass}) {
+  constructor({columns, label, sort, onSort, rowClass, rowKey}) {
     this.columns = columns;
+    this.rowKey = rowKey || ((r) => r);
     this.rows = [];
     this.sort = sort;
     this.onSort = onSort;
@@ -353,6 +355,7 @@ class VirtualTable {
     if (!force && first === this.first && last === this.last) return;
     this.first = first;
     this.last = last;
+    const focus = this.focused();
     const frag = document.createDocumentFragment();
     frag.append(this.top);
     for (let i = first; i < last; i++) frag.append(this.row(this.rows[i]));
@@ -360,10 +363,48 @@ class VirtualTable {
     this.top.firstChild.style.height = first * ROW + 'px';
     this.bottom.firstChild.style.height = (this.rows.length - last) * ROW + 'px';
     this.body.replaceChildren(frag);
+    if (focus) this.refocus(focus);
+  }
+
+  // focused names the control of a row that has the focus, if any.
+  focused() {
+    const a = document.activeElement;
+    if (!a || a === this.body || !this.body.contains(a)) return null;
+    const tr = a.closest('tr');
+    return tr && tr.row ? {key: this.rowKey(tr.row), label: controlName(a)} : null;
+  }
+
+  // refocus puts the focus back on the control named by focused(), or on
+  // the first control of its row when that one is gone.
+  refocus({key, label}) {
+    for (const tr of this.body.rows) {
+      if (!tr.row || this.rowKey(tr.row) !== key) continue;
+      const controls = [...tr.querySelectorAll('a, button')];
+      const c = controls.find((e) => controlName(e) === label) || controls[0];
+      if (c) c.focus({preventScroll: true});
+      return;
+    }
+  }
+
+  // refresh redraws the cells of the columns named by keys in the rows on
+  // screen, in place (lease times that tick), leaving the rest, and the
+  // focus, alone.
+  refresh(keys) {
+    const cols = this.columns.map((c, i) => [c, i]).filter(([c]) => keys.includes(c.key));
+    for (const tr of this.body.rows) {
+      if (!tr.row) continue;
+      for (const [c, i] of cols) {
+        const td = tr.cells[i];
+        const v = c.cell(tr.row);
+        if (v instanceof Node) td.replaceChildren(v);
+        else td.textContent = v == null ? '' : v;
+      }
+    }
   }
 
   row(r) {
     const tr = document.createElement('tr');
+    tr.row = r;
     if (this.rowClass) tr.className = this.rowClass(r) || '';
     for (const c of this.columns) {
       const td = document.createElement('td');
@@ -377,6 +418,8 @@ class VirtualTable {
     return tr;
   }
 }
+
+const controlName = (e) => e.getAttribute('aria-label') || e.textContent;
 
 function compareBy(key, dir) {
   return (a, b) => {
@@ -413,6 +456,7 @@ function servicesPage(view) {
   const err = errorBox();
   const table = new VirtualTable({
     label: 'Services',
+    rowKey: (r) => r.serviceId,
     sort: st.sort,
     onSort: (sort) => { st.sort = sort; resort(); },
     columns: [
@@ -512,6 +556,7 @@ function servicePage(view, [id = '']) {
   const logic = el('div', {id: 'logic-instances'});
   const table = new VirtualTable({
     label: `Instances of ${id}`,
+    rowKey: (r) => fold(r.inst.instanceId),
     columns: [
       {key: 'instanceId', label: 'Instance', cell: (r) => el('span', {class: 'mono', text: r.inst.instanceId})},
       {key: 'status', label: 'Status', cell: (r) => statusBadge(r.inst.status)},
@@ -712,13 +757,15 @@ function servicePage(view, [id = '']) {
     if (!reconcile) reconcile = s.later(300, () => { reconcile = 0; load(); });
   }
 
+  let frame = 0;
   function onChange(ch) {
     if (st.loading) {
       st.pending.push(ch);
       return;
     }
     apply(ch);
-    render();
+    // A burst of changes is drawn once per frame.
+    if (!frame) frame = requestAnimationFrame(() => { frame = 0; if (s.alive) render(); });
   }
 
   function onState(state, delay) {
@@ -746,7 +793,7 @@ function servicePage(view, [id = '']) {
   s.onDestroy(() => sock.stop());
   load();
   s.every(REFRESH_MS, load);
-  s.every(1000, () => table.render(true)); // lease ages and expiries tick
+  s.every(1000, () => table.refresh(['age', 'expiry'])); // lease ages and expiries tick
   return s;
 }
 
