@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"hash/maphash"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,7 @@ const (
 	defaultWriteWait            = 10 * time.Second
 	defaultSessionLifetime      = 30 * time.Minute
 	defaultMaxSubscriptionBytes = 64 << 20
+	defaultSubscriptionShare    = 0.25
 	maxOverflows                = 3 // strikes in a row (see session.overflow)
 	defaultStrikeGap            = time.Second
 )
@@ -55,6 +58,11 @@ type PushConfig struct {
 	// their bookkeeping) over every session of the node (64 MiB); a
 	// subscription over it closes its session with 1008.
 	MaxSubscriptionBytes int
+	// ClientShare is the share of MaxSubscriptionBytes the sessions of one
+	// client (remote IP, hashed into perClientCells cells) may hold
+	// together (0.25; 1 turns it off), so that one client cannot spend
+	// every client's budget.
+	ClientShare float64
 }
 
 func (c PushConfig) withDefaults() PushConfig {
@@ -78,6 +86,9 @@ func (c PushConfig) withDefaults() PushConfig {
 	}
 	if c.MaxSubscriptionBytes <= 0 {
 		c.MaxSubscriptionBytes = defaultMaxSubscriptionBytes
+	}
+	if c.ClientShare <= 0 || c.ClientShare > 1 {
+		c.ClientShare = defaultSubscriptionShare
 	}
 	return c
 }
@@ -103,14 +114,16 @@ type hub struct {
 	sessions  map[*session]struct{}            // every open session; guarded by mu
 
 	conns      [numWSKinds]atomic.Int64
-	pushed     atomic.Int64  // frames queued to subscribers
-	dropped    atomic.Int64  // subscribers that fell behind (sent a reload)
-	kicked     atomic.Int64  // subscribers disconnected for falling behind again
-	reloads    atomic.Int64  // times the hub itself fell behind the change log
-	subCount   atomic.Int64  // subscriptions of every session; written under mu
-	subBytes   atomic.Int64  // what they hold (ids and overhead); written under mu
-	subRefused atomic.Int64  // subscriptions refused
-	at         atomic.Int64  // the version the hub has published up to
+	pushed     atomic.Int64          // frames queued to subscribers
+	dropped    atomic.Int64          // subscribers that fell behind (sent a reload)
+	kicked     atomic.Int64          // subscribers disconnected for falling behind again
+	reloads    atomic.Int64          // times the hub itself fell behind the change log
+	subCount   atomic.Int64          // subscriptions of every session; written under mu
+	subBytes   atomic.Int64          // what they hold (ids and overhead); written under mu
+	subRefused atomic.Int64          // subscriptions refused
+	at         atomic.Int64          // the version the hub has published up to
+	cellBytes  [perClientCells]int64 // subscription bytes per client cell; guarded by mu
+	cellSeed   maphash.Seed
 	strikeGap  time.Duration // see session.overflow
 	latency    func(seconds float64)
 	prepare    func(payload []byte) []byte // what a transport writes for a text message
@@ -123,6 +136,7 @@ func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
 	h := &hub{reg: reg, cfg: cfg.withDefaults(), byService: map[string]map[*session]struct{}{},
 		all: map[*session]struct{}{}, sessions: map[*session]struct{}{}, latency: latency, done: make(chan struct{}),
 		strikeGap: defaultStrikeGap}
+	h.cellSeed = maphash.MakeSeed()
 	h.prepare = TextFrame
 	if h.cfg.Library == LibraryGorilla {
 		h.prepare = func(b []byte) []byte { return b } // gorilla frames each write itself
@@ -279,6 +293,7 @@ func (h *hub) remove(s *session) {
 	delete(h.all, s)
 	for key, id := range s.services {
 		h.subBytes.Add(-subscriptionCost(key, id))
+		h.cellBytes[s.cell] -= subscriptionCost(key, id)
 		h.subCount.Add(-1)
 		if subs := h.byService[key]; subs != nil {
 			delete(subs, s)
@@ -295,8 +310,10 @@ func (h *hub) remove(s *session) {
 const maxSubscriptions = 10_000
 
 // subscriptionOverhead is what one subscription costs beyond its id's
-// bytes (two map entries and a string header), for MaxSubscriptionBytes.
-const subscriptionOverhead = 96
+// bytes, for MaxSubscriptionBytes: its entries in the session's map and in
+// the service's map of sessions, and its share of that map (measured: about
+// 300 bytes of heap per subscription of a short id).
+const subscriptionOverhead = 320
 
 // Why subscribe refuses a subscription; the session is closed with 1008.
 const (
@@ -304,6 +321,7 @@ const (
 	refuseTooLong   = "serviceId longer than 1024 bytes"
 	refuseNodeQuota = "the node's subscription budget is spent"
 	refuseNotUTF8   = "serviceId is not valid UTF-8"
+	refuseClient    = "this client's share of the node's subscription budget is spent"
 )
 
 // subscribe adds a service to s's subscriptions. It returns why it refused,
@@ -342,6 +360,10 @@ func (h *hub) trySubscribe(s *session, serviceID string) string {
 	if h.subBytes.Load()+cost > int64(h.cfg.MaxSubscriptionBytes) {
 		return refuseNodeQuota
 	}
+	if h.cellBytes[s.cell]+cost > int64(float64(h.cfg.MaxSubscriptionBytes)*h.cfg.ClientShare) {
+		return refuseClient
+	}
+	h.cellBytes[s.cell] += cost
 	h.subBytes.Add(cost)
 	h.subCount.Add(1)
 	s.services[key] = id
@@ -361,6 +383,17 @@ func subscriptionCost(key, id string) int64 {
 		cost += int64(len(id))
 	}
 	return cost
+}
+
+// clientCell is the cell of the client at addr for ClientShare.
+func (h *hub) clientCell(addr net.Addr) uint8 {
+	if tcp, ok := addr.(*net.TCPAddr); ok {
+		return uint8(maphash.Bytes(h.cellSeed, tcp.IP) % perClientCells)
+	}
+	if addr == nil {
+		return 0
+	}
+	return uint8(maphash.String(h.cellSeed, addr.String()) % perClientCells)
 }
 
 // reloadFrame encodes the reload change of a service (contract: a

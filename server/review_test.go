@@ -84,7 +84,7 @@ func sortedStrings(s []string) []string {
 // nothing is kept. Closing sessions gives the budget back.
 func TestSubscriptionBounds(t *testing.T) {
 	const budget = 4 * (1024 + subscriptionOverhead)
-	s := newTestServer(t, Config{Push: PushConfig{MaxSubscriptionBytes: budget}})
+	s := newTestServer(t, Config{Push: PushConfig{MaxSubscriptionBytes: budget, ClientShare: 1}})
 	open := func() (*session, *fakeTransport) {
 		tr := &fakeTransport{}
 		ss := s.hub.newSession(wsInstanceChange, tr)
@@ -294,12 +294,15 @@ func TestIdleSessionsDropLargeBuffers(t *testing.T) {
 			if _, answer, err := c.ReadMessage(); err != nil || !strings.Contains(string(answer), `"success"`) {
 				t.Fatalf("heartbeat answered %q, %v", answer, err)
 			}
-			// A small message after it must not bring the large buffer back.
+			// A small message after it must not bring the large buffer back,
+			// nor a ping last (the Java SDK pings every second).
 			c.WriteMessage(websocket.TextMessage, []byte(`{"instances":[`+inst("svc", "known")+`]}`))
 			if _, answer, err := c.ReadMessage(); err != nil || !strings.Contains(string(answer), `"success"`) {
 				t.Fatalf("heartbeat answered %q, %v", answer, err)
 			}
+			c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
 		}
+		time.Sleep(100 * time.Millisecond) // the pings read
 		after := heap()
 		perSession := (int64(after) - int64(before)) / sessions
 		if perSession > 256<<10 {
@@ -461,5 +464,43 @@ func TestMetricsClassifyTrailingStatus(t *testing.T) {
 		if !strings.Contains(out, want+"\n") {
 			t.Fatalf("metrics lack %s", want)
 		}
+	}
+}
+
+// One client (IP) may hold at most ClientShare of the node's subscription
+// budget: a client that spends its share cannot take another's.
+func TestSubscriptionClientShare(t *testing.T) {
+	const per = 100 + subscriptionOverhead
+	s := newTestServer(t, Config{Push: PushConfig{MaxSubscriptionBytes: 8 * per, ClientShare: 0.25}}) // 2 each
+	hog, victim := &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}
+	if s.hub.clientCell(hog) == s.hub.clientCell(victim) {
+		t.Skip("the two addresses share a cell under this seed") // 1 in 256
+	}
+	open := func(addr net.Addr) (*session, *fakeTransport) {
+		tr := &fakeTransport{}
+		ss := s.hub.newSession(wsInstanceChange, tr)
+		ss.cell = s.hub.clientCell(addr)
+		s.hub.add(ss)
+		return ss, tr
+	}
+	id := func(i int) string { return fmt.Sprintf("%0100d", i) }
+	h1, _ := open(hog)
+	h2, _ := open(hog)
+	if why := s.hub.subscribe(h1, id(1)); why != "" {
+		t.Fatal(why)
+	}
+	if why := s.hub.subscribe(h2, id(2)); why != "" {
+		t.Fatal(why)
+	}
+	if why := s.hub.subscribe(h2, id(3)); why != refuseClient {
+		t.Fatalf("a client's third subscription (over its share of 2) answered %q; want %q", why, refuseClient)
+	}
+	v, _ := open(victim)
+	if why := s.hub.subscribe(v, id(4)); why != "" {
+		t.Fatalf("another client was refused after the first spent its share: %q", why)
+	}
+	s.hub.remove(h1)
+	if why := s.hub.subscribe(h2, id(3)); why != "" {
+		t.Fatalf("a closed session did not give its client's share back: %q", why)
 	}
 }

@@ -54,6 +54,7 @@ type session struct {
 	kind     int
 	tr       transport
 	services map[string]string // lower-cased id -> id as subscribed; guarded by hub.mu
+	cell     uint8             // the client's cell, for PushConfig.ClientShare; set before add
 	expires  time.Time         // end of the session's lifetime; read-only
 	lastPing time.Time         // owned by the hub's maintenance goroutine
 

@@ -65,6 +65,7 @@ func (s *Server) gorillaUpgrade(kind int) app.HandlerFunc {
 		}
 		conn.SetReadLimit(int64(s.cfg.MaxBodyBytes))
 		ss := s.hub.newSession(kind, gorillaTransport{conn: conn, writeWait: s.hub.cfg.WriteWait})
+		ss.cell = s.hub.clientCell(conn.RemoteAddr())
 		s.hub.add(ss)
 		defer s.hub.remove(ss)
 		s.gorillaRead(ss, conn)
@@ -83,6 +84,7 @@ func (s *Server) gorillaRead(ss *session, conn *websocket.Conn) {
 	})
 	ping := conn.PingHandler()
 	conn.SetPingHandler(func(data string) error {
+		releaseInput(conn.UnderlyingConn())
 		conn.SetReadDeadline(time.Now().Add(wait))
 		return ping(data)
 	})

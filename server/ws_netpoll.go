@@ -97,6 +97,7 @@ func (s *Server) netpollHandler(kind int) app.HandlerFunc {
 		c.Hijack(func(network.Conn) {
 			tr := newNetpollTransport(conn, s.hub.cfg.WriteWait)
 			ss := s.hub.newSession(kind, tr)
+			ss.cell = s.hub.clientCell(conn.RemoteAddr())
 			s.hub.add(ss)
 			defer s.hub.remove(ss)
 			s.readFrames(ss, conn, conn.SetReadDeadline)

@@ -65,7 +65,7 @@ func (c *serverConfig) settings() []setting {
 		MaxHeaderBytes: 16 << 10, MaxInstancesPerRequest: 10_000, MaxLookupServices: 1_000, MaxConnections: 50_000,
 		RequestReadTimeout: 30 * time.Second, Cluster: cluster.Config{SyncTimeout: 10 * time.Second}, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		Push: server.PushConfig{Library: server.WSLibraries[0], SendQueue: 256, PingInterval: 30 * time.Second, PongWait: 75 * time.Second,
-			WriteWait: 10 * time.Second, SessionLifetime: 30 * time.Minute, MaxSubscriptionBytes: 64 << 20}}
+			WriteWait: 10 * time.Second, SessionLifetime: 30 * time.Minute, MaxSubscriptionBytes: 64 << 20, ClientShare: 0.25}}
 	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
@@ -120,6 +120,7 @@ func (c *serverConfig) settings() []setting {
 		{"push.writeWait", "ws-write-wait", "bound on one WebSocket write", "", (*durationValue)(&pc.WriteWait)},
 		{"push.sessionLifetime", "ws-session-lifetime", "WebSocket sessions are closed after this long so clients rebalance", "", (*durationValue)(&pc.SessionLifetime)},
 		{"push.maxSubscriptionBytes", "ws-max-subscription-bytes", "bytes of subscribed service ids over every WebSocket session of the node (1008 above)", "", (*intValue)(&pc.MaxSubscriptionBytes)},
+		{"push.clientShare", "ws-client-share", "share of push.maxSubscriptionBytes the sessions of one client IP may hold (1: no per-client share)", "", (*floatValue)(&pc.ClientShare)},
 		{"cluster.peers", "peers", "every node of the cluster, comma-separated URLs (the one equal to server.nodeUrl is this node); empty: a single node", "Peers", (*listValue)(&sc.Cluster.Peers)},
 		{"cluster.token", "cluster-token", "token peers must send on /api/replication/ (Authorization: Bearer); never printed", "ClusterToken", (*secretValue)(&sc.Cluster.Token)},
 		{"cluster.syncTimeout", "sync-timeout", "how long a starting node tries to copy the registry from a peer before it serves alone", "SyncTimeout", (*durationValue)(&sc.Cluster.SyncTimeout)},
@@ -339,6 +340,7 @@ func (c *serverConfig) validate(table []setting) error {
 		{"cluster.peers", badPeers(c.Server.Cluster.Peers) != "", "must be http:// or https:// URLs: " + badPeers(c.Server.Cluster.Peers)},
 		{"cluster.syncTimeout", c.Server.Cluster.SyncTimeout <= 0, "must be positive"},
 		{"rateLimit.clientShare", c.Limits.ClientShare < 0 || c.Limits.ClientShare > 1, "must be between 0 and 1"},
+		{"push.clientShare", c.Server.Push.ClientShare <= 0 || c.Server.Push.ClientShare > 1, "must be above 0 and at most 1"},
 		{"server.maxInstancesPerRequest", c.Server.MaxInstancesPerRequest < 1, "must be positive"},
 		{"server.readTimeout", c.Server.ReadTimeout <= 0, "must be positive"},
 		{"server.writeTimeout", c.Server.WriteTimeout <= 0, "must be positive"},
