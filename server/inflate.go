@@ -94,13 +94,16 @@ func (s *Server) inflate(raw []byte) (out []byte, release func(), aerr *apiError
 	limit := s.cfg.MaxInflatedBytes
 	deadline := time.Now().Add(inflateWait)
 	reserved := inflateHint(raw, limit)
+	if reserved <= pooledInflateCap && limit+1 >= pooledInflateCap {
+		reserved = pooledInflateCap // what a pooled buffer holds
+	}
 	if !s.inflating.reserve(reserved, deadline) {
 		s.inflating.refused.Add(1)
 		return nil, nil, &apiError{code: 503, errCode: codeServiceUnavailable, msg: errInflateBudget.Error()}
 	}
 	var pooled *[]byte
 	var buf []byte
-	if reserved <= pooledInflateCap {
+	if reserved == pooledInflateCap {
 		pooled = inflateBuffers.Get().(*[]byte)
 		buf = (*pooled)[:0]
 	} else {
@@ -147,14 +150,19 @@ func (s *Server) inflate(raw []byte) (out []byte, release func(), aerr *apiError
 	}
 }
 
+// maxDeflateRatio bounds how many bytes one compressed byte can inflate to
+// (deflate's limit is 1032:1), so a trailer cannot make a tiny body reserve
+// much: the hint is at most that many times the body's size.
+const maxDeflateRatio = 1032
+
 // inflateHint is the buffer a gzip body first reserves: its trailer's
 // ISIZE (the inflated size modulo 2^32) plus one byte, so that a body that
 // fills it exactly is known to have ended, within [minInflateReserve,
-// limit+1].
+// limit+1] and at most maxDeflateRatio times the body.
 func inflateHint(raw []byte, limit int) int {
 	hint := minInflateReserve
 	if len(raw) >= 18 { // a gzip header (10) and trailer (8) at least
 		hint = int(binary.LittleEndian.Uint32(raw[len(raw)-4:])) + 1
 	}
-	return min(max(hint, minInflateReserve), limit+1)
+	return min(max(hint, minInflateReserve), limit+1, maxDeflateRatio*len(raw)+1)
 }

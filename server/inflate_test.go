@@ -131,7 +131,11 @@ func TestInflateHint(t *testing.T) {
 	f(b.Bytes(), 4096, 4097)          // at most the cap plus one
 	f([]byte("\x1f\x8b"), 1<<20, 512) // too short for a trailer
 	f(make([]byte, 18), 1<<20, 512)   // a trailer of 0: the least reserve
-	f(append(make([]byte, 14), 255, 255, 255, 255), 1<<20, 1<<20+1)
+	f(append(make([]byte, 1100), 255, 255, 255, 255), 1<<20, 1<<20+1)
+	// A tiny body whose trailer claims 32 MiB reserves what 26 bytes can
+	// inflate to at most, not 32 MiB.
+	tiny := append(make([]byte, 22), 0, 0, 0, 2)
+	f(tiny, 32<<20+1, maxDeflateRatio*26+1)
 }
 
 // scrape gathers s's metrics in the Prometheus text format.
