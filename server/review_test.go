@@ -504,3 +504,20 @@ func TestSubscriptionClientShare(t *testing.T) {
 		t.Fatalf("a closed session did not give its client's share back: %q", why)
 	}
 }
+
+// Hertz's own log lines (one per aborted request) go through a budget: a
+// burst, then about errLogRate a second, with a count of those dropped.
+func TestHertzLogThrottled(t *testing.T) {
+	var out bytes.Buffer
+	w := newThrottledWriter(&out)
+	for range 1000 {
+		w.Write([]byte("[Error] HERTZ: Error=unexpected EOF when reading request\n"))
+	}
+	lines := strings.Count(out.String(), "unexpected EOF")
+	if lines < errLogBurst || lines > errLogBurst+errLogRate {
+		t.Fatalf("%d of 1000 lines written; want about %d", lines, errLogBurst)
+	}
+	if w.suppressed.Load() != int64(1000-lines) {
+		t.Fatalf("suppressed %d; want %d", w.suppressed.Load(), 1000-lines)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -224,7 +225,10 @@ func New(reg *core.Registry, cfg Config) *Server {
 	if cfg.Listener != nil {
 		opts = append(opts, server.WithListener(cfg.Listener))
 	}
-	quietHertz.Do(func() { hlog.SetLevel(hlog.LevelWarn) }) // start-up chatter; errors still show
+	quietHertz.Do(func() { // start-up chatter off; errors still show, throttled
+		hlog.SetLevel(hlog.LevelWarn)
+		hlog.SetOutput(newThrottledWriter(os.Stderr))
+	})
 	s.h = server.New(opts...)
 	s.h.Use(s.conns.track, s.recoverPanics, cors)
 	s.routes(s.h.Engine)
