@@ -400,3 +400,69 @@ func TestBrowserPullOutRemovesFromDiscovery(t *testing.T) {
 	}
 	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull in order-2"]')`, 5*time.Second)
 }
+
+// TestBrowserRouteRulesAndHidden: what discovery filters attach (route
+// rules, the canary group's instances, logical instances) shows on the
+// service page, and an instance discovery hides shows as hidden, counted
+// as pulled out on the services page. A core filter stands in for
+// management's.
+func TestBrowserRouteRulesAndHidden(t *testing.T) {
+	n := startNode(t)
+	seed(t, n.URL)
+	logic := core.NewRecord(&core.Instance{RegionID: "default", ServiceID: "order", InstanceID: "logic-1",
+		IP: "10.9.9.9", Port: 80, URL: "http://10.9.9.9", Status: "up"})
+	n.Registry.SetFilters(core.FilterFunc(func(v *core.ServiceView) {
+		if v.ServiceID != "order" {
+			return
+		}
+		kept := v.Records[:0]
+		var canary []*core.Record
+		for _, r := range v.Records {
+			switch r.InstanceID() {
+			case "order-2":
+				continue // pulled out
+			case "order-1":
+				canary = append(canary, r)
+			}
+			kept = append(kept, r)
+		}
+		v.Records = kept
+		v.LogicInstances = []*core.Record{logic}
+		v.RouteRules = []core.RouteRule{
+			{RouteID: "canary-route-rule", Strategy: "weighted-round-robin", Groups: []core.ServiceGroup{
+				{GroupKey: "order/default/canary/app-1", Weight: 5, InstanceIDs: []string{"10.0.0.1"}, Instances: canary}}},
+			{RouteID: "by-zone", Strategy: "close-by-visit", Groups: []core.ServiceGroup{
+				{GroupKey: "order/default/zone-a/blue", Weight: 100, InstanceIDs: []string{"order-1"}, Metadata: map[string]string{"tier": "gold"}}}},
+		}
+	}))
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(n.URL + "/console/#/services"))
+	tb.mustWaitFor(`document.body.dataset.ready === 'services'`, 10*time.Second)
+	if rows := eval[[][]string](tb, rowsJS); len(rows) != 3 || !cmp.Equal(rows[1], []string{"order", "1", "1", "1", "0", "3"}) {
+		t.Errorf("unexpected services %v; want order with 1 up, 1 pulled out, 1 down", rows)
+	}
+
+	tb.do(chromedp.Navigate(n.URL + "/console/#/service/order"))
+	tb.mustWaitFor(`document.body.dataset.ready === 'service'`, 10*time.Second)
+	if row := eval[[][]string](tb, rowsJS)[1]; row[0] != "order-2" || row[8] != "hidden from discovery" {
+		t.Errorf("unexpected row of the hidden instance %v", row)
+	}
+	rules := eval[[]string](tb, `[...document.querySelectorAll('#route-rules section')].map(s => s.innerText)`)
+	if len(rules) != 2 {
+		t.Fatalf("unexpected route rules %q; want two", rules)
+	}
+	for i, want := range [][]string{
+		{"canary", "canary-route-rule", "weighted-round-robin", "order/default/canary/app-1", "10.0.0.1", "order-1 10.0.0.1"},
+		{"by-zone", "close-by-visit", "order/default/zone-a/blue", "100", "tier=gold"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(rules[i], w) {
+				t.Errorf("route rule %d: unexpected %q; want it to contain %q", i, rules[i], w)
+			}
+		}
+	}
+	if got := eval[string](tb, `document.querySelector('#logic-instances').innerText`); !strings.Contains(got, "logic-1") || !strings.Contains(got, "10.9.9.9:80") {
+		t.Errorf("unexpected logical instances %q", got)
+	}
+	tb.screenshot("service-route-rules")
+}
