@@ -38,6 +38,9 @@ const (
 	defaultWriteTimeout           = 30 * time.Second
 	defaultIdleTimeout            = 2 * time.Minute
 	defaultExitWait               = 4 * time.Second
+	// bodySlack is how far over MaxBodyBytes a body is still read, to be
+	// answered 413 in JSON rather than refused by the HTTP layer.
+	bodySlack = 64 << 10
 )
 
 // Config configures a Server. Zero fields take the named defaults.
@@ -50,8 +53,9 @@ type Config struct {
 	// answers; by default http:// plus the listen address.
 	NodeURL string
 	// MaxBodyBytes caps a request body as received (8 MiB); larger bodies
-	// get 413. Bodies over four times the cap are refused by the HTTP layer
-	// before they are read, also with 413.
+	// get 413. Bodies over the cap plus 64 KiB are refused by the HTTP
+	// layer before they are read, also with 413 (in plain text): a
+	// connection holds at most that much of a body.
 	MaxBodyBytes int
 	// MaxInflatedBytes caps a gzip request body after inflation (32 MiB).
 	MaxInflatedBytes int
@@ -207,7 +211,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 	s.initCluster()
 	opts := []config.Option{
 		server.WithHostPorts(cfg.Addr),
-		server.WithMaxRequestBodySize(4 * cfg.MaxBodyBytes),
+		server.WithMaxRequestBodySize(cfg.MaxBodyBytes + bodySlack),
 		server.WithMaxHeaderBytes(cfg.MaxHeaderBytes),
 		server.WithReadTimeout(cfg.ReadTimeout),
 		server.WithWriteTimeout(cfg.WriteTimeout),
