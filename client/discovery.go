@@ -39,10 +39,15 @@ type Discovery struct {
 type serviceState struct {
 	id        string
 	instances map[string]Instance // by core.FoldKey(instance id)
+	// logic and rules are the last read's logicInstances and routeRules;
+	// pushes do not carry them (a change to them pushes a reload).
+	logic []Instance
+	rules []RouteRule
 }
 
 func (s *serviceState) snapshot() Service {
-	out := Service{ServiceID: s.id, Instances: make([]Instance, 0, len(s.instances))}
+	out := Service{ServiceID: s.id, Instances: make([]Instance, 0, len(s.instances)),
+		LogicInstances: s.logic, RouteRules: s.rules}
 	for _, i := range s.instances {
 		out.Instances = append(out.Instances, i)
 	}
@@ -157,11 +162,11 @@ func (d *Discovery) replace(svc Service) {
 	if st == nil {
 		st = &serviceState{id: svc.ServiceID}
 		d.services[key] = st
-	} else if sameInstances(st.instances, next) {
+	} else if sameInstances(st.instances, next) && reflect.DeepEqual(st.logic, svc.LogicInstances) && reflect.DeepEqual(st.rules, svc.RouteRules) {
 		d.mu.Unlock()
 		return // nothing changed: listeners are not called
 	}
-	st.instances = next
+	st.instances, st.logic, st.rules = next, svc.LogicInstances, svc.RouteRules
 	snap, fns := st.snapshot(), slices.Clone(d.listeners[key])
 	d.mu.Unlock()
 	for _, fn := range fns {

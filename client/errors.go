@@ -14,3 +14,6 @@ var ErrServiceUnavailable = errors.New("client: node unavailable")
 // ErrRateLimited: a node answered rate-limited (in-band or HTTP 429); the
 // client tries another, then backs off.
 var ErrRateLimited = errors.New("client: rate-limited")
+
+// ErrNoInstance: a service has no instance to pick (none that is up).
+var ErrNoInstance = errors.New("client: no instance to pick")

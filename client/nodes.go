@@ -19,10 +19,15 @@ import (
 // Instance is an Artemis instance (contract section 2).
 type Instance = core.Instance
 
-// Service is a service as discovery shows it.
+// Service is a service as discovery shows it. LogicInstances and
+// RouteRules come from the management plane (contract section 11); Picker
+// applies them. A Service from Discovery shares LogicInstances and
+// RouteRules with the client's cache: read them, do not modify them.
 type Service struct {
-	ServiceID string     `json:"serviceId"`
-	Instances []Instance `json:"instances"`
+	ServiceID      string      `json:"serviceId"`
+	Instances      []Instance  `json:"instances"`
+	LogicInstances []Instance  `json:"logicInstances,omitempty"`
+	RouteRules     []RouteRule `json:"routeRules,omitempty"`
 }
 
 // Option configures a client.
