@@ -130,8 +130,12 @@ func printInstances(w io.Writer, insts []client.Instance) {
 }
 
 func runInstance(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isPullVerb(args[0]) {
+		return runInstanceOp(args[0], args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "register" && args[0] != "unregister" && args[0] != "heartbeat") {
 		fmt.Fprintln(stderr, "usage: artemis instance register|unregister|heartbeat --service S --id I [--url U --ip IP --port N --status S --meta k=v ...] [--server URL] [--json]")
+		fmt.Fprintln(stderr, "       artemis instance pull-out|pull-in --service S --id I [--region R] --reason TEXT [--server URL] [--token T] [--json]")
 		return 2
 	}
 	op := args[0]

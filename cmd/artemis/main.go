@@ -20,6 +20,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "server":
+		if len(args) > 1 && isPullVerb(args[1]) {
+			return runServerOp(args[1], args[2:], stdout, stderr)
+		}
 		return runServer(args[1:], stdout, stderr)
 	case "loadtest":
 		return runLoadtest(args[1:], stdout, stderr)
@@ -33,6 +36,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runWatch(args[1:], stdout, stderr)
 	case "health":
 		return runHealth(args[1:], stdout, stderr)
+	case "zone":
+		return runZone(args[1:], stdout, stderr)
+	case "canary":
+		return runCanary(args[1:], stdout, stderr)
+	case "ops":
+		return runOps(args[1:], stdout, stderr)
+	case "log":
+		return runLog(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "artemis", version)
 		return 0
@@ -57,5 +68,13 @@ Commands:
   watch     SERVICE...  stream instance changes until interrupted
   health    --url U [--up]  exit 0 when the node is alive (with --up: serving)
   version   print the version
+
+Management (--server URL, --token T or $ARTEMIS_ADMIN_TOKEN, --operator NAME, --json):
+  instance  pull-out | pull-in --service S --id I [--region R] --reason TEXT
+  server    pull-out | pull-in --ip IP [--region R] --reason TEXT
+  zone      pull-out | pull-in --service S --zone Z [--region R] --reason TEXT
+  canary    set --service S --app A --ip IP[,IP...]
+  ops       [--region R] [--service S]  what is pulled out now
+  log       [--kind K] [--service S --id I --ip IP ...]  the operation log
 `)
 }
