@@ -30,6 +30,9 @@ func (s *Server) appendService(dst []byte, id string) []byte {
 	if snap := s.reg.Service(id); snap != nil {
 		return snap.AppendJSON(slices.Grow(dst, snap.Size()+64))
 	}
+	if s.mgmt != nil { // no instance registered: logical instances and route rules may still attach
+		return s.mgmt.ServiceView(id, nil).AppendJSON(dst)
+	}
 	return core.AppendEmptyService(dst, id)
 }
 

@@ -24,7 +24,7 @@ func TestMassExpiry(t *testing.T) {
 		}
 		defer reg.Close()
 		s := New(reg, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		defer s.hub.close()
+		defer s.closeBackground()
 		const n = 200
 		bodies := make([]string, n)
 		for i := range n {

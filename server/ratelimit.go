@@ -16,11 +16,12 @@ const (
 	opDiscovery
 	opStatus
 	opCluster
+	opManagement
 	numOps
 	opUnlimited = -1 // node.json: peers poll it, it is never refused
 )
 
-var opNames = [numOps]string{"register", "heartbeat", "unregister", "discovery", "status", "cluster"}
+var opNames = [numOps]string{"register", "heartbeat", "unregister", "discovery", "status", "cluster", "management"}
 
 // Limit is a request rate with a burst. A zero Rate means unlimited.
 type Limit struct {
@@ -40,6 +41,8 @@ type RateLimits struct {
 	// Cluster limits cluster.json and up-registry/discovery-nodes.json,
 	// apart from the status reads.
 	Cluster Limit
+	// Management limits the management endpoints, reads and mutations.
+	Management Limit
 	// ClientShare is the share of the Status and Cluster limits one client
 	// (remote IP) may use, so that one client polling cannot spend every
 	// client's budget; 0 or 1 turns the per-client share off. Clients are
@@ -58,11 +61,12 @@ var DefaultRateLimits = RateLimits{
 	Discovery:   Limit{Rate: 100_000, Burst: 200_000},
 	Status:      Limit{Rate: 1_000, Burst: 2_000},
 	Cluster:     Limit{Rate: 1_000, Burst: 2_000},
+	Management:  Limit{Rate: 1_000, Burst: 2_000},
 	ClientShare: 0.25,
 }
 
 func (l RateLimits) byOp() [numOps]Limit {
-	return [numOps]Limit{l.Register, l.Heartbeat, l.Unregister, l.Discovery, l.Status, l.Cluster}
+	return [numOps]Limit{l.Register, l.Heartbeat, l.Unregister, l.Discovery, l.Status, l.Cluster, l.Management}
 }
 
 // shared reports whether op's limit is shared out between clients.

@@ -379,7 +379,7 @@ func TestChangeLogBytesBoundDeltas(t *testing.T) {
 	}
 	t.Cleanup(reg.Close)
 	s := New(reg, Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	t.Cleanup(s.hub.close)
+	t.Cleanup(s.closeBackground)
 	start := reg.Version()
 	meta := `{"k":"` + strings.Repeat("\\u0001", 1000) + `"}` // escaped: the record grows
 	for i := range 300 {

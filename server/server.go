@@ -21,6 +21,7 @@ import (
 
 	"github.com/artemis-go/artemis/cluster"
 	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/management"
 )
 
 // Defaults taken by zero Config fields.
@@ -102,6 +103,16 @@ type Config struct {
 	// to the peers, Cluster.SyncTimeout bounds the startup sync. Self and
 	// Zone are filled in from NodeURL and the registry.
 	Cluster cluster.Config
+	// Management is the management plane (pull-outs, groups, route rules,
+	// canary, operation log; package management) whose endpoints the
+	// server maps and whose filter shapes discovery; nil: one over a
+	// memory store, kept only while the process lives. The caller closes
+	// the one it passes.
+	Management *management.Manager
+	// AdminToken, when set, is required by every management mutation
+	// (Authorization: Bearer T, or the body's token); when empty, only
+	// loopback clients may mutate.
+	AdminToken string
 }
 
 func (c Config) withDefaults() Config {
@@ -172,6 +183,9 @@ type Server struct {
 
 	state         atomic.Int32 // nodeStarting, nodeUp, nodeDown
 	cluster       *cluster.Cluster
+	mgmt          *management.Manager
+	ownMgmt       func() // closes a management plane New made itself
+	closeMgmt     sync.Once
 	replicatedIn  atomic.Int64                // instances received from peers
 	clusterErr    error                       // a cluster that could not be built; Run returns it
 	replicate     [numReplicated]core.Applied // hands client operations to the cluster; nil entries on one node
@@ -209,6 +223,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 		AllowDiscoveryFromOtherZone: true,
 	}
 	s.initCluster()
+	s.initManagement()
 	opts := []config.Option{
 		server.WithHostPorts(cfg.Addr),
 		server.WithMaxRequestBodySize(cfg.MaxBodyBytes + bodySlack),
@@ -270,11 +285,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.hub.close()     // WebSocket sessions hold their connections until closed
 	s.cluster.Close() // and so do the peers' idle connections
 	err := s.h.Shutdown(ctx)
-	s.conns.close()
+	s.closeBackground()
 	if err != nil {
 		return fmt.Errorf("cannot shut down the HTTP server: %w", err)
 	}
 	return nil
+}
+
+// closeBackground stops the server's goroutines (push, cluster,
+// connection watchdog, its own management plane) without the HTTP server:
+// what Shutdown does after it, and what a server never Run needs.
+func (s *Server) closeBackground() {
+	s.hub.close()
+	s.cluster.Close()
+	s.conns.close()
+	s.closeMgmt.Do(func() {
+		if s.ownMgmt != nil {
+			s.ownMgmt()
+		}
+	})
 }
 
 // Panics returns the number of handler panics recovered.
@@ -282,6 +311,7 @@ func (s *Server) Panics() int64 { return s.panics.Load() }
 
 func (s *Server) routes(e *route.Engine) {
 	s.mountConsole(e)
+	s.managementRoutes(e)
 	e.GET("/health", func(_ context.Context, c *app.RequestContext) {
 		c.Response.Header.SetContentType("text/plain; charset=utf-8")
 		c.Response.SetBodyString("OK")

@@ -41,7 +41,7 @@ func newTestServer(t testing.TB, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := New(reg, cfg)
-	t.Cleanup(s.hub.close)
+	t.Cleanup(s.closeBackground)
 	return s
 }
 

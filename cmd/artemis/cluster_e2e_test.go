@@ -129,7 +129,7 @@ func TestClusterSurvivesKill(t *testing.T) {
 	for _, n := range nodes {
 		n.args = []string{"server", "--addr", n.addr, "--node-url", n.base, "--region", "e2e", "--zone", "z1",
 			"--lease-ttl", ttl.String(), "--peers", strings.Join(peers, ","), "--cluster-token", "e2e-token",
-			"--sync-timeout", "5s", "--log-level", "warn"}
+			"--sync-timeout", "5s", "--log-level", "warn", "--store", "memory"}
 		n.start(t, bin)
 		t.Cleanup(n.kill)
 	}

@@ -32,9 +32,15 @@ type serverConfig struct {
 	Registry core.Config
 	Server   server.Config
 	Limits   server.RateLimits
+	Store    storeConfig
 	Log      logConfig
 	// sources records where each key's value came from.
 	sources map[string]string
+}
+
+// storeConfig is where management state is kept.
+type storeConfig struct {
+	DSN string // sqlite:PATH, postgres://..., or memory
 }
 
 type logConfig struct {
@@ -69,6 +75,7 @@ func (c *serverConfig) settings() []setting {
 	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
+	c.Store = storeConfig{DSN: "sqlite:artemis-data/artemis.db"}
 	sp := &rc.SelfPreservation
 	spEnabled := true
 	return []setting{
@@ -124,6 +131,10 @@ func (c *serverConfig) settings() []setting {
 		{"cluster.peers", "peers", "every node of the cluster, comma-separated URLs (the one equal to server.nodeUrl is this node); empty: a single node", "Peers", (*listValue)(&sc.Cluster.Peers)},
 		{"cluster.token", "cluster-token", "token peers must send on /api/replication/ (Authorization: Bearer); never printed", "ClusterToken", (*secretValue)(&sc.Cluster.Token)},
 		{"cluster.syncTimeout", "sync-timeout", "how long a starting node tries to copy the registry from a peer before it serves alone", "SyncTimeout", (*durationValue)(&sc.Cluster.SyncTimeout)},
+		{"store.dsn", "store", "management store: sqlite:PATH (embedded; the default, created on first start), postgres://... (shared by a cluster) or memory (nothing kept)", "", (*stringValue)(&c.Store.DSN)},
+		{"management.adminToken", "admin-token", "token every management mutation needs (Authorization: Bearer); empty: loopback clients only; never printed", "AdminToken", (*secretValue)(&sc.AdminToken)},
+		{"rateLimit.management.rate", "rate-limit-management", "management requests per second (0: unlimited)", "", (*floatValue)(&rl.Management.Rate)},
+		{"rateLimit.management.burst", "", "management burst", "", (*intValue)(&rl.Management.Burst)},
 		{"log.level", "log-level", "debug, info, warn or error", "", (*stringValue)(&c.Log.Level)},
 		{"log.format", "log-format", "text or json", "", (*stringValue)(&c.Log.Format)},
 	}
@@ -298,6 +309,11 @@ func flatten(prefix string, v any, out map[string]any) error {
 	return nil
 }
 
+func validDSN(dsn string) bool {
+	return dsn == "memory" || (strings.HasPrefix(dsn, "sqlite:") && len(dsn) > len("sqlite:")) ||
+		strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
 // badPeers returns the first peer that is not an http(s) URL with a host.
 func badPeers(peers []string) string {
 	for _, p := range peers {
@@ -339,6 +355,7 @@ func (c *serverConfig) validate(table []setting) error {
 		{"push.maxSubscriptionBytes", c.Server.Push.MaxSubscriptionBytes < 1<<20, "must be at least 1 MiB"},
 		{"cluster.peers", badPeers(c.Server.Cluster.Peers) != "", "must be http:// or https:// URLs: " + badPeers(c.Server.Cluster.Peers)},
 		{"cluster.syncTimeout", c.Server.Cluster.SyncTimeout <= 0, "must be positive"},
+		{"store.dsn", !validDSN(c.Store.DSN), "must be sqlite:PATH, postgres://..., postgresql://... or memory"},
 		{"rateLimit.clientShare", c.Limits.ClientShare < 0 || c.Limits.ClientShare > 1, "must be between 0 and 1"},
 		{"push.clientShare", c.Server.Push.ClientShare <= 0 || c.Server.Push.ClientShare > 1, "must be above 0 and at most 1"},
 		{"server.maxInstancesPerRequest", c.Server.MaxInstancesPerRequest < 1, "must be positive"},
@@ -355,7 +372,7 @@ func (c *serverConfig) validate(table []setting) error {
 		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
 	}
 	for op, l := range map[string]server.Limit{"register": c.Limits.Register, "heartbeat": c.Limits.Heartbeat,
-		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status, "cluster": c.Limits.Cluster} {
+		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status, "cluster": c.Limits.Cluster, "management": c.Limits.Management} {
 		checks = append(checks,
 			struct {
 				key string
@@ -417,7 +434,7 @@ func (c *serverConfig) printYAML(w io.Writer) error {
 func (c *serverConfig) settingsView() []setting {
 	view := &serverConfig{}
 	table := view.settings()
-	view.Registry, view.Server, view.Limits, view.Log = c.Registry, c.Server, c.Limits, c.Log
+	view.Registry, view.Server, view.Limits, view.Log, view.Store = c.Registry, c.Server, c.Limits, c.Log, c.Store
 	for i := range table {
 		if table[i].key == "registry.selfPreservation.enabled" {
 			table[i].value = boolText(!c.Registry.SelfPreservation.Disabled)

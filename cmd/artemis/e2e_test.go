@@ -38,6 +38,7 @@ func startBinary(t *testing.T, args ...string) (string, *exec.Cmd, *bytes.Buffer
 	addr := freeAddr(t)
 	var logs bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"server", "--addr", addr}, args...)...)
+	cmd.Dir = t.TempDir() // the default management store (artemis-data/) lands there
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

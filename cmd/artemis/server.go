@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/management"
 	"github.com/artemis-go/artemis/server"
+	"github.com/artemis-go/artemis/store"
 )
 
 // shutdownGrace bounds a graceful shutdown after SIGINT or SIGTERM.
@@ -46,6 +49,22 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer reg.Close()
+	st, err := store.Open(context.Background(), cfg.Store.DSN, store.Config{})
+	if err != nil {
+		log.Error("cannot open the management store", "store", redactDSN(cfg.Store.DSN), "err", err)
+		return 2
+	}
+	defer st.Close()
+	mgmt, err := management.New(context.Background(), management.Config{Store: st, Registry: reg, Region: reg.Region(), AdminToken: sc.AdminToken})
+	if err != nil {
+		log.Error("cannot load management state", "store", redactDSN(cfg.Store.DSN), "err", err)
+		return 2
+	}
+	defer mgmt.Close()
+	sc.Management = mgmt
+	if sc.AdminToken == "" {
+		log.Warn("no admin token (--admin-token): management mutations are accepted from loopback clients only")
+	}
 	srv := server.New(reg, sc)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,7 +72,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Run() }()
 	log.Info("artemis serving", "version", version, "addr", sc.Addr, "region", reg.Region(), "zone", reg.Zone(),
-		"leaseTTL", reg.LeaseTTL(), "pprof", sc.Pprof)
+		"leaseTTL", reg.LeaseTTL(), "pprof", sc.Pprof, "store", redactDSN(cfg.Store.DSN), "peers", len(sc.Cluster.Peers))
 
 	select {
 	case err := <-errc:
@@ -70,6 +89,17 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// redactDSN hides a DSN's password, for logs.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return dsn
 }
 
 // newLogger returns the structured logger the configuration asks for.

@@ -1,0 +1,177 @@
+package server
+
+import (
+	stdjson "encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cloudwego/hertz/pkg/common/ut"
+)
+
+const adminToken = "adm1n"
+
+var bearer = ut.Header{Key: "Authorization", Value: "Bearer " + adminToken}
+
+// mgmt posts body to /api/management/path.json with the admin token.
+func mgmt(s *Server, path, body string, headers ...ut.Header) response {
+	if headers == nil {
+		headers = []ut.Header{bearer}
+	}
+	return do(s, "POST", "/api/management/"+path+".json", body, headers...)
+}
+
+func instanceIDsOf(t *testing.T, s *Server, svc string) string {
+	t.Helper()
+	var resp struct {
+		Service struct{ Instances []struct{ InstanceID string } }
+	}
+	r := do(s, "GET", "/api/discovery/service.json?serviceId="+svc, "")
+	if err := stdjson.Unmarshal([]byte(r.body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, in := range resp.Service.Instances {
+		ids = append(ids, in.InstanceID)
+	}
+	return strings.Join(sortedStrings(ids), ",")
+}
+
+const pullOutA1 = `{"instanceKey":{"regionId":"sha","serviceId":"svc","instanceId":"a1"},"operation":"pullout","operationComplete":%s,"operatorId":"ops"}`
+
+func TestManagementAuth(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	body := strings.Replace(pullOutA1, "%s", "false", 1)
+	for name, h := range map[string][]ut.Header{
+		"no token":     {{Key: "X-None", Value: "1"}},
+		"wrong bearer": {{Key: "Authorization", Value: "Bearer nope"}},
+		"not bearer":   {{Key: "Authorization", Value: adminToken}},
+	} {
+		r := mgmt(s, "operate-instance", body, h...)
+		if code, ec := answer(t, r); code != 403 || ec != "no-permission" {
+			t.Fatalf("%s: answered %d %s; want 403 no-permission", name, code, ec)
+		}
+	}
+	if ops := mgmt(s, "all-instance-operations", `{}`).body; strings.Contains(ops, "pullout") {
+		t.Fatalf("a refused mutation changed something: %s", ops)
+	}
+	// The body's token is accepted, and lower-case "bearer" too.
+	withToken := strings.Replace(body, `"operatorId":"ops"`, `"operatorId":"ops","token":"`+adminToken+`"`, 1)
+	if code, ec := answer(t, mgmt(s, "operate-instance", withToken, ut.Header{Key: "X-None", Value: "1"})); code != 200 || ec != "success" {
+		t.Fatalf("the body's token: %d %s", code, ec)
+	}
+	// Reads are open.
+	if code, ec := answer(t, mgmt(s, "all-instance-operations", `{}`, ut.Header{Key: "X-None", Value: "1"})); code != 200 || ec != "success" {
+		t.Fatalf("a read without the token: %d %s", code, ec)
+	}
+	// No token configured: loopback clients only (ut's client is 0.0.0.0).
+	open := newTestServer(t, Config{})
+	if code, ec := answer(t, mgmt(open, "operate-instance", body)); code != 403 || ec != "no-permission" {
+		t.Fatalf("a non-loopback client with no token configured: %d %s; want 403", code, ec)
+	}
+	// A node that is not up refuses mutations.
+	s.state.Store(nodeStarting)
+	if code, ec := answer(t, mgmt(s, "operate-instance", body)); ec != "service-unavailable" {
+		t.Fatalf("a mutation on a starting node: %d %s; want service-unavailable", code, ec)
+	}
+}
+
+// A pull-out hides the instance from discovery on this node before the
+// answer; a pull-in brings it back; the operations and the log show both.
+func TestManagementPullOut(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`,`+inst("svc", "a2")+`]}`)
+	if got := instanceIDsOf(t, s, "svc"); got != "a1,a2" {
+		t.Fatalf("unexpected instances %s", got)
+	}
+	if code, ec := answer(t, mgmt(s, "operate-instance", strings.Replace(pullOutA1, "%s", "false", 1))); code != 200 || ec != "success" {
+		t.Fatalf("pull-out answered %d %s", code, ec)
+	}
+	if got := instanceIDsOf(t, s, "svc"); got != "a2" {
+		t.Fatalf("after the pull-out discovery shows %s; want a2", got)
+	}
+	ops := mgmt(s, "instance-operations", `{"instanceKey":{"regionId":"sha","serviceId":"SVC","instanceId":"A1"}}`).body
+	if !strings.Contains(ops, `"operations":["pullout"]`) {
+		t.Fatalf("instance-operations (keys in another case) answered %s", ops)
+	}
+	if down := mgmt(s, "instance-down", `{"instance":`+inst("svc", "a1")+`}`).body; !strings.Contains(down, `"down":true`) {
+		t.Fatalf("instance-down answered %s", down)
+	}
+	svc := mgmt(s, "service", `{"serviceId":"svc"}`).body
+	if !strings.Contains(svc, `"instanceId":"a1"`) || !strings.Contains(svc, `"status":"down"`) || !strings.Contains(svc, `"creationTime"`) {
+		t.Fatalf("management service.json should show the pulled-out instance as down, with its lease times: %s", svc)
+	}
+	if code, ec := answer(t, mgmt(s, "operate-instance", strings.Replace(pullOutA1, "%s", "true", 1))); code != 200 || ec != "success" {
+		t.Fatalf("pull-in answered %d %s", code, ec)
+	}
+	if got := instanceIDsOf(t, s, "svc"); got != "a1,a2" {
+		t.Fatalf("after the pull-in discovery shows %s; want a1,a2", got)
+	}
+	logs := mgmt(s, "log/instance-operation-logs", `{"instanceId":"a1"}`).body
+	var l struct {
+		Logs []struct {
+			Operation string
+			Complete  bool
+		}
+	}
+	if err := stdjson.Unmarshal([]byte(logs), &l); err != nil || len(l.Logs) != 2 || l.Logs[0].Complete || !l.Logs[1].Complete {
+		t.Fatalf("unexpected operation log %s", logs)
+	}
+}
+
+func TestManagementBadRequests(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	for _, tc := range []struct{ path, body, msg string }{
+		{"operate-instance", `{"instanceKey":{"regionId":"sha","serviceId":"svc","instanceId":"a1"},"operation":"pullout"}`, "operatorId is null or empty"},
+		{"operate-instance", `not json`, "cannot decode request"},
+		{"service", `{}`, "serviceId is null or empty"},
+		{"instance-down", `{}`, "instance is null or empty"},
+		{"group/insert-groups", `{"groups":[{"serviceId":"svc"}]}`, "null or empty"},
+	} {
+		r := mgmt(s, tc.path, tc.body)
+		code, ec := answer(t, r)
+		if ec != "bad-request" || !strings.Contains(r.body, tc.msg) || code >= 500 {
+			t.Fatalf("%s %s answered %d %s; want bad-request %q", tc.path, tc.body, code, r.body, tc.msg)
+		}
+	}
+}
+
+// Groups, route rules, canary IPs and logical instances reach discovery.
+func TestManagementRoutes(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`]}`)
+	if code, ec := answer(t, mgmt(s, "canary/update-canary-ips", `{"serviceId":"svc","appId":"app","canaryIps":["10.9.9.9"]}`)); code != 200 || ec != "success" {
+		t.Fatalf("canary answered %d %s", code, ec)
+	}
+	if code, ec := answer(t, mgmt(s, "group/insert-service-instances", `{"serviceInstances":[{"serviceId":"svc","instanceId":"logic-1","url":"http://l","regionId":"sha"}]}`)); code != 200 || ec != "success" {
+		t.Fatalf("insert-service-instances answered %d %s", code, ec)
+	}
+	body := do(s, "GET", "/api/discovery/service.json?serviceId=svc", "").body
+	if !strings.Contains(body, `"routeId":"canary-route-rule"`) || !strings.Contains(body, `"instanceId":"logic-1"`) {
+		t.Fatalf("discovery lacks the canary rule or the logical instance: %s", body)
+	}
+	groups := mgmt(s, "group/get-all-groups", `{}`).body
+	if !strings.Contains(groups, `"groupKey":"svc/sha/canary/app"`) {
+		t.Fatalf("get-all-groups answered %s", groups)
+	}
+	// A service with no registered instance still shows its logical ones.
+	do(s, "POST", "/api/registry/unregister.json", `{"instances":[`+inst("svc", "a1")+`]}`)
+	if body := do(s, "GET", "/api/discovery/service.json?serviceId=svc", "").body; !strings.Contains(body, `"instanceId":"logic-1"`) {
+		t.Fatalf("a service without registered instances lost its logical instance: %s", body)
+	}
+}
+
+// Golden answers of management reads.
+func TestManagementGolden(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`]}`)
+	mgmt(s, "operate-instance", strings.Replace(pullOutA1, "%s", "false", 1))
+	mgmt(s, "operate-server", `{"serverKey":{"regionId":"sha","serverId":"10.0.0.7"},"operation":"pullout","operationComplete":false,"operatorId":"ops"}`)
+	mgmt(s, "zone/operate-zone-operations", `{"zoneOperationsList":[{"zoneKey":{"regionId":"sha","serviceId":"svc","zoneId":"z1"},"operations":["pullout"]}],"operationComplete":false,"operatorId":"ops"}`)
+	for name, path := range map[string]string{
+		"mgmt_all_instance_operations": "all-instance-operations",
+		"mgmt_all_server_operations":   "all-server-operations",
+		"mgmt_all_zone_operations":     "zone/get-all-zone-operations",
+	} {
+		golden(t, name, mgmt(s, path, `{}`).body)
+	}
+}
