@@ -42,12 +42,17 @@ type Change struct {
 	// ServiceID is the service's id as discovery shows it (its first
 	// registration's spelling), which may differ in case from Record.ServiceID.
 	ServiceID string
-	Record    *Record
+	// Record is the instance the change is about. For a ChangeReload it is
+	// a placeholder, {"serviceId":ServiceID,"instanceId":"reload"}, whose
+	// other fields are empty (contract section 2).
+	Record *Record
 
 	enc atomic.Pointer[[]byte]
 }
 
-// JSON returns the change encoded as an InstanceChange. It is encoded once,
+// JSON returns the change encoded as an InstanceChange (a reload as
+// {"changeType":"reload","changeTime":...,"instance":{"serviceId":...,
+// "instanceId":"reload"}}). It is encoded once,
 // on first use, and the same bytes are returned to every caller.
 func (c *Change) JSON() []byte {
 	if b := c.enc.Load(); b != nil {

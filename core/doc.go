@@ -16,7 +16,9 @@
 //
 //   - shard.mu guards a shard's lease map, collision chains and expiry wheel.
 //     Heartbeats take it shared and store a timestamp atomically.
-//   - service.mu guards a service's members and serialises snapshot rebuilds.
+//   - service.mu guards a service's members and their shown flags, is held
+//     when a member's record is replaced, and serialises snapshot rebuilds
+//     and the service's ChangeNew, ChangeDelete and ChangeReload appends.
 //   - the service index stripes guard the id -> service maps.
 //   - changeLog.mu guards the change ring and its byte count.
 //
@@ -44,13 +46,35 @@
 //
 // # Versions and the change stream
 //
-// Every change (new, delete, change) gets the next version and enters a
-// change log bounded by count, by bytes and by age (Config.ChangeLogSize,
-// ChangeLogBytes, ChangeLogAge; the oldest changes go first). The log
+// Every change (new, delete, change, reload) gets the next version and
+// enters a change log bounded by count, by bytes and by age
+// (Config.ChangeLogSize, ChangeLogBytes, ChangeLogAge; the oldest changes
+// go first). The log
 // answers deltas (ChangesSince) and, with Wait, is the one stream that push
 // and replication consume; a consumer whose version fell off the log gets
 // ErrVersionUnavailable and reloads everything. Versions start at the
 // node's start time in microseconds.
+//
+// # Filters and the change stream
+//
+// Filters shape snapshots when they are rebuilt; a RecordFilter also says,
+// record by record, which instances it hides, and the change log follows
+// it, so that deltas and push never announce an instance discovery hides.
+// Each lease has a shown flag, guarded by service.mu: whether the log's
+// last word on the instance was ChangeNew. Every ChangeNew or ChangeDelete
+// of an instance is appended under its service's lock, decided there from
+// the instance's current record and the RecordFilters' answer at that
+// moment, and sets the flag: a register of a hidden instance logs nothing,
+// nor does its unregister or eviction; new data that hides an announced
+// instance logs its delete. When a filter's state changes, its owner calls
+// Registry.Refilter for the services it touches: under each one's lock it
+// asks the RecordFilters about every member (O(instances of the service))
+// and logs a delete for each announced one now hidden and a new for each
+// unannounced one now visible. So however a Refilter and registrations
+// interleave, the log matches the filters once the last Refilter is done.
+// Registry.Reload logs a ChangeReload, which tells subscribers to re-fetch
+// a service whose route rules or logical instances changed. None of this
+// touches the read path: snapshots stay lock-free and allocation-free.
 //
 // # Self-preservation
 //

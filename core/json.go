@@ -187,3 +187,23 @@ func appendChange(dst []byte, c *Change) []byte {
 	dst = append(dst, c.Record.json...)
 	return append(dst, '}')
 }
+
+// reloadInstanceID is the instanceId of a ChangeReload's placeholder.
+const reloadInstanceID = "reload"
+
+// reloadRecord returns the placeholder instance of a ChangeReload:
+// {"serviceId":serviceID,"instanceId":"reload"}, what the server's push hub
+// sends a subscriber that must re-fetch a service.
+func reloadRecord(serviceID string) *Record {
+	rec := new(Record)
+	rec.meta = rec.metaBuf[:0]
+	e := recordEncoder{b: make([]byte, 0, len(`{"serviceId":,"instanceId":"reload"}`)+len(serviceID)+2)}
+	e.b = append(e.b, '{')
+	e.field("serviceId", serviceID, &rec.spans[fService])
+	e.field("instanceId", reloadInstanceID, &rec.spans[fInstance])
+	rec.json = append(e.b, '}')
+	if len(e.extra) > 0 {
+		rec.extra = string(e.extra)
+	}
+	return rec
+}

@@ -17,7 +17,7 @@ type Registry struct {
 	log    changeLog
 	sp     selfPreservation
 
-	filters atomic.Pointer[[]Filter]
+	filters atomic.Pointer[filterChain]
 
 	registrations   atomic.Int64
 	unregistrations atomic.Int64
@@ -43,13 +43,17 @@ type shard struct {
 
 // lease is the registry's entry for one instance.
 type lease struct {
-	h1, h2  uint64       // InstanceKey hash; immutable
-	renewed atomic.Int64 // epoch ms of the last registration or heartbeat
-	rec     atomic.Pointer[Record]
+	h1, h2  uint64                 // InstanceKey hash; immutable
+	renewed atomic.Int64           // epoch ms of the last registration or heartbeat
+	rec     atomic.Pointer[Record] // stored under shard.mu and, once l is a member, svc.mu
 	svc     *service
 	created int64 // epoch ms, immutable
 	removed bool  // guarded by shard.mu
 	held    bool  // expired but kept by self-preservation; guarded by shard.mu
+	// shown is what the change log last said of the instance: true after a
+	// ChangeNew, false after a ChangeDelete or when its registration was
+	// hidden by a RecordFilter (nothing logged). Guarded by svc.mu.
+	shown bool
 	// wslot and wpos locate the lease in its wheel bucket (see
 	// wheel.remove); guarded by shard.mu.
 	wslot, wpos int32
@@ -121,7 +125,9 @@ func (sh *shard) find(h1, h2 uint64) *lease { return sh.table.Load().find(h1, h2
 
 // Register creates or replaces the leases of insts, skipping nil entries, and
 // appends the instances it refused to failed, which it returns.
-// A new instance, or one whose data changed, emits a ChangeNew.
+// A new instance, or one whose data changed, emits a ChangeNew, unless a
+// RecordFilter hides it: then nothing, or a ChangeDelete when new data
+// hides an instance the log announced.
 func (r *Registry) Register(insts []*Instance, failed []FailedInstance) []FailedInstance {
 	return r.RegisterEach(insts, failed, nil)
 }
@@ -183,9 +189,7 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 		if old.sameAs(inst) {
 			return old
 		}
-		l.rec.Store(rec)
-		l.svc.invalidate()
-		r.log.append(ChangeNew, l.svc.id, rec, now)
+		l.svc.replace(r, l, rec, now)
 		return rec
 	}
 	l := fresh
@@ -196,11 +200,10 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 	sh.wheel.insert(l, now+r.ttlMs)
 	for {
 		l.svc = r.svcs.acquire(r, rec)
-		if l.svc.add(l) {
+		if l.svc.add(r, l, now) {
 			break
 		}
 	}
-	r.log.append(ChangeNew, l.svc.id, rec, now)
 	return rec
 }
 
@@ -250,8 +253,10 @@ func (r *Registry) renew(inst *Instance, now int64) *Record {
 	return l.rec.Load()
 }
 
-// Unregister removes the leases of insts at once, skipping nil entries.
-// Unknown instances are not an error; other regions are refused.
+// Unregister removes the leases of insts at once, skipping nil entries, and
+// logs a ChangeDelete for each the change log announced (not for one a
+// RecordFilter hid). Unknown instances are not an error; other regions are
+// refused.
 func (r *Registry) Unregister(insts []*Instance, failed []FailedInstance) []FailedInstance {
 	return r.UnregisterEach(insts, failed, nil)
 }
@@ -285,16 +290,15 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 	return failed
 }
 
-// removeLocked deletes l from its shard and service and logs a ChangeDelete.
-// The caller holds sh.mu.
+// removeLocked deletes l from its shard and service and logs a ChangeDelete
+// if the change log announced it. The caller holds sh.mu.
 func (r *Registry) removeLocked(sh *shard, l *lease, now int64) {
 	sh.table.Load().deleteLocked(l)
 	sh.wheel.remove(l)
 	l.removed = true
 	sh.releaseLocked(l)
 	sh.count.Add(-1)
-	l.svc.remove(r, l)
-	r.log.append(ChangeDelete, l.svc.id, l.rec.Load(), now)
+	l.svc.remove(r, l, now)
 }
 
 // holdLocked marks l as expired but kept by self-preservation.

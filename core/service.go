@@ -27,7 +27,7 @@ type service struct {
 	next *service // guarded by the index stripe's mu
 
 	mu      sync.Mutex
-	members map[*lease]struct{} // guarded by mu
+	members map[*lease]struct{} // guarded by mu; so are their shown flags
 	dead    bool                // guarded by mu; set when removed from the index
 	snap    atomic.Pointer[Snapshot]
 }
@@ -128,10 +128,12 @@ func (x *serviceIndex) all() []*service {
 	return out
 }
 
-// add makes l a member and reports true, or reports false when the service
-// was dropped meanwhile (its last member, on another shard, left between
-// acquire and add); the caller then acquires a live service and retries.
-func (s *service) add(l *lease) bool {
+// add makes l, a new lease, a member, announces it (ChangeNew) unless a
+// RecordFilter hides it, and reports true; or reports false when the
+// service was dropped meanwhile (its last member, on another shard, left
+// between acquire and add): the caller then acquires a live service and
+// retries.
+func (s *service) add(r *Registry, l *lease, now int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
@@ -139,19 +141,76 @@ func (s *service) add(l *lease) bool {
 	}
 	s.members[l] = struct{}{}
 	s.snap.Store(nil)
+	rec := l.rec.Load()
+	if l.shown = !r.hidden(rec); l.shown {
+		r.log.append(ChangeNew, s.id, rec, now)
+	}
 	return true
 }
 
-// remove drops l and removes the service from the index when it empties.
-func (s *service) remove(r *Registry, l *lease) {
+// replace gives l, a member, the record rec of a re-registration with new
+// data and logs what a subscriber needs: ChangeNew if the instance is
+// visible (announced before or not), ChangeDelete of the old record if it
+// was announced and rec is hidden, nothing if it stays hidden.
+func (s *service) replace(r *Registry, l *lease, rec *Record, now int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := l.rec.Load()
+	l.rec.Store(rec)
+	s.snap.Store(nil)
+	switch hidden := r.hidden(rec); {
+	case !hidden:
+		l.shown = true
+		r.log.append(ChangeNew, s.id, rec, now)
+	case l.shown:
+		l.shown = false
+		r.log.append(ChangeDelete, s.id, old, now)
+	}
+}
+
+// remove drops l, withdraws it (ChangeDelete) if it was announced, and
+// removes the service from the index when it empties.
+func (s *service) remove(r *Registry, l *lease, now int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.members, l)
 	s.snap.Store(nil)
+	if l.shown {
+		l.shown = false
+		r.log.append(ChangeDelete, s.id, l.rec.Load(), now)
+	}
 	if len(s.members) == 0 && !s.dead {
 		s.dead = true
 		r.svcs.drop(s)
 	}
+}
+
+// refilter brings what the change log announced of the members in line
+// with the RecordFilters (see Registry.Refilter) and marks the snapshot
+// stale. It reports false, doing nothing, when the service was dropped.
+func (s *service) refilter(r *Registry, now int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead {
+		return false
+	}
+	s.snap.Store(nil)
+	var flips []*lease
+	for l := range s.members {
+		if r.hidden(l.rec.Load()) == l.shown {
+			flips = append(flips, l)
+		}
+	}
+	slices.SortFunc(flips, func(a, b *lease) int { return strings.Compare(a.rec.Load().InstanceID(), b.rec.Load().InstanceID()) })
+	for _, l := range flips {
+		t := ChangeNew
+		if l.shown {
+			t = ChangeDelete
+		}
+		l.shown = !l.shown
+		r.log.append(t, s.id, l.rec.Load(), now)
+	}
+	return true
 }
 
 // invalidate marks the snapshot stale; the next reader rebuilds it.
@@ -188,8 +247,8 @@ func (s *service) snapshot(r *Registry) *Snapshot {
 		v.Records = append(v.Records, l.rec.Load())
 	}
 	slices.SortFunc(v.Records, func(a, b *Record) int { return strings.Compare(a.InstanceID(), b.InstanceID()) })
-	if fs := r.filters.Load(); fs != nil {
-		for _, f := range *fs {
+	if c := r.filters.Load(); c != nil {
+		for _, f := range c.filters {
 			f.FilterService(&v)
 		}
 	}
