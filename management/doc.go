@@ -22,15 +22,25 @@
 //
 // # Discovery
 //
-// Filter returns the core.Filter of section 11. It runs on snapshot
+// Filter returns the core.RecordFilter of section 11. It runs on snapshot
 // rebuilds under the service's lock: per instance a few lookups in maps
 // keyed by folded keys, prepared when the state changes; it never calls the
 // Registry and allocates only for logical instances and the canary rule.
-// A change invalidates (core.Registry.Invalidate) only the services it
-// touches: the service of the instance, zone, group, rule or logical
-// instance, and for a server operation the services with an instance on
-// that IP. Discovery reads of cached snapshots stay lock- and
-// allocation-free.
+// Its Hidden answers the same question for one record, which the core asks
+// on registrations, so push never announces a down instance.
+//
+// A change, made on this node or loaded from another's notification, is
+// applied by swapping the state and then re-filtering
+// (core.Registry.Refilter) only the services it touches: the service of
+// the instance, zone, group, rule or logical instance, and for a server
+// operation the services with an instance or logical instance on that IP.
+// The core logs a delete for each registered instance the change takes
+// down and a new for each it brings back (section 11's push). Of those
+// services, the ones whose published logical instances or route rules
+// differ between the old and the new state (the canary rule's resolved
+// instances aside) get one reload (core.Registry.Reload), whether or not an
+// instance of them is registered. Discovery reads of cached snapshots stay
+// lock- and allocation-free.
 //
 // # Ownership
 //

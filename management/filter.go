@@ -1,11 +1,15 @@
 package management
 
 import (
+	"bytes"
+	"maps"
+	"slices"
+
 	"github.com/artemis-go/artemis/core"
 )
 
-// filter is the core.Filter of contract section 11. It reads the manager's
-// current state (an atomic load) and never calls the Registry.
+// filter is the core.RecordFilter of contract section 11. It reads the
+// manager's current state (an atomic load) and never calls the Registry.
 type filter struct{ m *Manager }
 
 // Shared empty slices: management always publishes logicInstances and
@@ -46,6 +50,43 @@ func (f filter) FilterService(v *core.ServiceView) {
 			v.RouteRules = p.resolveCanary(v.Records, v.LogicInstances)
 		}
 	}
+}
+
+// Hidden reports whether rec is down (section 11): exactly the registered
+// records FilterService removes. The core asks it on registrations and
+// Refilter so that push announces only visible instances.
+func (f filter) Hidden(rec *core.Record) bool { return f.m.IsDown(rec) }
+
+// viewChanged reports whether what discovery attaches to the service of
+// folded id key differs between old and n: its visible logical instances
+// (compared by their JSON) or its route rules (the canary rule's resolved
+// instances aside: they follow the instances' own deletes and news).
+func viewChanged(old, n *state, key string) bool {
+	po, pn := old.plans[key], n.plans[key]
+	return !slices.EqualFunc(old.visibleLogic(po), n.visibleLogic(pn), func(a, b *core.Record) bool { return bytes.Equal(a.JSON(), b.JSON()) }) ||
+		!slices.EqualFunc(po.routeRules(), pn.routeRules(), sameRule)
+}
+
+// visibleLogic returns the logical instances of p that are not down.
+func (st *state) visibleLogic(p *plan) []*core.Record {
+	if p == nil || len(p.logic) == 0 {
+		return nil
+	}
+	return st.visible(p, p.logic, make([]*core.Record, 0, len(p.logic)))
+}
+
+// routeRules returns the published rules of p (nil p: none).
+func (p *plan) routeRules() []core.RouteRule {
+	if p == nil {
+		return nil
+	}
+	return p.rules
+}
+
+func sameRule(a, b core.RouteRule) bool {
+	return a.RouteID == b.RouteID && a.Strategy == b.Strategy && slices.EqualFunc(a.Groups, b.Groups, func(x, y core.ServiceGroup) bool {
+		return x.GroupKey == y.GroupKey && x.Weight == y.Weight && slices.Equal(x.InstanceIDs, y.InstanceIDs) && maps.Equal(x.Metadata, y.Metadata)
+	})
 }
 
 // visible appends to dst the records of recs that are not down and returns

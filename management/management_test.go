@@ -24,18 +24,20 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files in testd
 
 const region = "r1"
 
-// countingRegistry records which services were invalidated.
+// countingRegistry records which services were re-filtered.
 type countingRegistry struct {
 	*core.Registry
 	mu          sync.Mutex
 	invalidated []string
 }
 
-func (c *countingRegistry) Invalidate(id string) {
+func (c *countingRegistry) Refilter(ids ...string) {
 	c.mu.Lock()
-	c.invalidated = append(c.invalidated, core.FoldKey(id))
+	for _, id := range ids {
+		c.invalidated = append(c.invalidated, core.FoldKey(id))
+	}
 	c.mu.Unlock()
-	c.Registry.Invalidate(id)
+	c.Registry.Refilter(ids...)
 }
 
 func (c *countingRegistry) take() []string {

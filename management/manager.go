@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,10 +15,13 @@ import (
 )
 
 // Registry is what the manager needs of the core registry (*core.Registry
-// satisfies it): invalidating the snapshots a change touches, and finding
-// the services that have an instance on a server.
+// satisfies it): re-filtering the services a change touches (deletes and
+// news of the instances it takes down or brings back), reloading those
+// whose route rules or logical instances changed, and finding the services
+// that have an instance on a server.
 type Registry interface {
-	Invalidate(serviceID string)
+	Refilter(serviceIDs ...string)
+	Reload(serviceIDs ...string)
 	Leases(ids []string, fn func(serviceID string, leases []core.LeaseInfo))
 }
 
@@ -25,7 +29,7 @@ type Registry interface {
 type Config struct {
 	// Store keeps the management state; required.
 	Store store.Store
-	// Registry receives invalidations; nil when no discovery is served
+	// Registry is re-filtered on changes; nil when no discovery is served
 	// (tests, tools).
 	Registry Registry
 	// Region is the node's region: the region of canary groups.
@@ -85,8 +89,10 @@ func (m *Manager) Close() {
 }
 
 // Filter returns the discovery filter of contract section 11, for
-// core.Registry.SetFilters. It reads the manager's state lock-free.
-func (m *Manager) Filter() core.Filter { return filter{m} }
+// core.Registry.SetFilters. It reads the manager's state lock-free. It is a
+// core.RecordFilter, so the core's change log (deltas, push) leaves out
+// down instances as discovery does.
+func (m *Manager) Filter() core.RecordFilter { return filter{m} }
 
 // Version returns the store version the cached state reflects.
 func (m *Manager) Version() int64 { return m.state.Load().version }
@@ -119,9 +125,11 @@ func (m *Manager) follow(ctx context.Context, ch <-chan int64) {
 }
 
 // Sync loads the changes made since the cached version, swaps in the new
-// state and invalidates the snapshots of the services they touch. Mutations
-// call it before they return, so a change is visible on its node when
-// answered; the follower calls it on every store notification.
+// state and re-filters the services they touch (see refilter). Mutations
+// call it before they return, so a change is visible on its node, and its
+// deletes, news and reloads are in the change log, when answered; the
+// follower calls it on every store notification, which brings other nodes'
+// changes to this node's discovery and push the same way.
 func (m *Manager) Sync(ctx context.Context) error {
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
@@ -142,14 +150,18 @@ func (m *Manager) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.state.Store(n)
-	m.invalidate(old, n, t)
+	m.state.Store(n) // before refilter: the filter must answer from n
+	m.refilter(old, n, t)
 	return nil
 }
 
-// invalidate rebuilds the snapshots of the services t names, and of the
-// services with an instance or logical instance on a server t names.
-func (m *Manager) invalidate(old, n *state, t *touched) {
+// refilter re-filters the services t names, and the services with an
+// instance or logical instance on a server t names: the core logs a delete
+// for each registered instance n takes down and a new for each it brings
+// back. Then it reloads those of them whose logical instances or route
+// rules, as discovery publishes them, differ between old and n. Sync holds
+// syncMu, so re-filters follow the order of the states.
+func (m *Manager) refilter(old, n *state, t *touched) {
 	r := m.cfg.Registry
 	if r == nil {
 		return
@@ -172,8 +184,19 @@ func (m *Manager) invalidate(old, n *state, t *touched) {
 			}
 		})
 	}
-	for id := range t.services {
-		r.Invalidate(id)
+	ids := make([]string, 0, len(t.services))
+	var reload []string
+	for key, id := range t.services {
+		ids = append(ids, id)
+		if viewChanged(old, n, key) {
+			reload = append(reload, id)
+		}
+	}
+	slices.Sort(ids)
+	slices.Sort(reload)
+	r.Refilter(ids...)
+	if len(reload) > 0 {
+		r.Reload(reload...)
 	}
 }
 

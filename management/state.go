@@ -70,16 +70,19 @@ func emptyState() *state {
 	}
 }
 
-// touched collects what a delta changes, so that only those services'
-// snapshots are rebuilt.
+// touched collects what a delta changes, so that only those services are
+// re-filtered.
 type touched struct {
-	services map[string]struct{} // folded service ids
+	services map[string]string   // folded service id -> the id as first named
 	servers  map[string]struct{} // key(region, ip) of servers whose operations changed
 }
 
 func (t *touched) service(id string) {
-	if id != "" {
-		t.services[core.FoldKey(id)] = struct{}{}
+	if id == "" {
+		return
+	}
+	if k := core.FoldKey(id); t.services[k] == "" {
+		t.services[k] = id
 	}
 }
 
@@ -91,7 +94,7 @@ func (s *state) apply(d *store.Delta) (*state, *touched, error) {
 		groupOps: maps.Clone(s.groupOps), groups: maps.Clone(s.groups), tags: maps.Clone(s.tags),
 		members: maps.Clone(s.members), logic: maps.Clone(s.logic), rules: maps.Clone(s.rules), bindings: maps.Clone(s.bindings),
 	}
-	t := &touched{services: map[string]struct{}{}, servers: map[string]struct{}{}}
+	t := &touched{services: map[string]string{}, servers: map[string]struct{}{}}
 	// Groups first, so that rows naming a group find its service whatever
 	// their order in the delta.
 	for _, r := range d.Rows {
