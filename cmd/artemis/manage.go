@@ -317,20 +317,31 @@ type opsView struct {
 }
 
 // opsInstance, opsServer and opsZone are the rows of the all-*-operations
-// reads.
+// reads, with the wire's names.
 type opsInstance struct {
-	InstanceKey struct{ RegionID, ServiceID, InstanceID string } `json:"instanceKey"`
-	Operations  []string                                         `json:"operations"`
+	InstanceKey struct {
+		RegionID   string `json:"regionId"`
+		ServiceID  string `json:"serviceId"`
+		InstanceID string `json:"instanceId"`
+	} `json:"instanceKey"`
+	Operations []string `json:"operations"`
 }
 
 type opsServer struct {
-	ServerKey  struct{ RegionID, ServerID string } `json:"serverKey"`
-	Operations []string                            `json:"operations"`
+	ServerKey struct {
+		RegionID string `json:"regionId"`
+		ServerID string `json:"serverId"`
+	} `json:"serverKey"`
+	Operations []string `json:"operations"`
 }
 
 type opsZone struct {
-	ZoneKey    struct{ RegionID, ServiceID, ZoneID string } `json:"zoneKey"`
-	Operations []string                                     `json:"operations"`
+	ZoneKey struct {
+		RegionID  string `json:"regionId"`
+		ServiceID string `json:"serviceId"`
+		ZoneID    string `json:"zoneId"`
+	} `json:"zoneKey"`
+	Operations []string `json:"operations"`
 }
 
 // opsGroup is a group with operations, named by its key when known.
