@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -293,4 +294,34 @@ func TestDiscoveryKeepsRouteRules(t *testing.T) {
 	if err != nil || len(got.RouteRules) != 1 || got.RouteRules[0].Groups[0].Weight != 2 {
 		t.Fatalf("unexpected cached service: %+v, %v", got, err)
 	}
+}
+
+// A caller picks the instance a call goes to from a service as discovery
+// shows it: here a caller on a canary IP gets the canary instance, and
+// others are spread over the groups of the blue-green rule by weight.
+func ExamplePicker() {
+	svc := Service{ServiceID: "order",
+		Instances: []Instance{
+			{RegionID: "r1", ZoneID: "z1", GroupID: "blue", ServiceID: "order", InstanceID: "order-1", IP: "10.0.0.1", Status: "up"},
+			{RegionID: "r1", ZoneID: "z1", GroupID: "green", ServiceID: "order", InstanceID: "order-2", IP: "10.0.0.2", Status: "up"},
+		},
+		RouteRules: []RouteRule{
+			{RouteID: CanaryRouteID, Strategy: StrategyWeightedRoundRobin, Groups: []ServiceGroup{{
+				GroupKey: "order/r1/canary/web", Weight: 5, InstanceIDs: []string{"10.0.0.2", "10.1.0.7"},
+				Instances: []Instance{{ServiceID: "order", InstanceID: "order-2", IP: "10.0.0.2", Status: "up"}},
+			}}},
+			{RouteID: "blue-green", Strategy: StrategyWeightedRoundRobin, Groups: []ServiceGroup{
+				{GroupKey: "order/r1/z1/blue", Weight: 90},
+				{GroupKey: "order/r1/z1/green", Weight: 10},
+			}},
+		}}
+	canary := Picker{IP: "10.1.0.7"} // this caller's IP is a canary IP
+	inst, err := canary.Pick(svc)
+	fmt.Println(inst.InstanceID, err)
+
+	var other Picker // about 90% order-1 (blue), 10% order-2 (green)
+	if _, err := other.Pick(svc); err != nil {
+		fmt.Println(err)
+	}
+	// Output: order-2 <nil>
 }
