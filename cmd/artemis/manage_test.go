@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	artemis "github.com/artemis-go/artemis/client"
 )
 
 // The management commands against a fake node that records what it is
@@ -78,6 +83,16 @@ func (f *fakeMgmt) only(t *testing.T, path string) mgmtRequest {
 		t.Fatalf("unexpected number of requests to %s; got %d; want 1", path, len(got))
 	}
 	return got[0]
+}
+
+// squeeze collapses each run of spaces in a table to one, so assertions
+// do not depend on column widths.
+func squeeze(table string) string {
+	lines := strings.Split(table, "\n")
+	for i, l := range lines {
+		lines[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // asJSON round-trips v so it compares with decoded bodies.
@@ -254,10 +269,10 @@ func TestOpsTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("ops: %d %q", code, errOut)
 	}
-	for _, want := range []string{"instance  r1      order    order-1", "server    r1      -        10.0.0.7",
-		"zone      r1      order    zone z2", "group     r1      order    group z1/blue (id 7)", "group     r2      pay      group z1/green (id 8)",
+	for _, want := range []string{"instance r1 order order-1", "server r1 - 10.0.0.7",
+		"zone r1 order zone z2", "group r1 order group z1/blue (id 7)", "group r2 pay group z1/green (id 8)",
 		"6 pulled out: 2 instances, 1 servers, 1 zones, 2 groups"} {
-		if !strings.Contains(out, want) {
+		if !strings.Contains(squeeze(out), want) {
 			t.Fatalf("ops table lacks %q:\n%s", want, out)
 		}
 	}
@@ -307,9 +322,9 @@ func TestLogTable(t *testing.T) {
 			t.Fatalf("row %d: unexpected kind; got %q; want %q:\n%s", i, f[2], kind, out)
 		}
 	}
-	for _, w := range []string{"pullout    added    r1/order/order-1  alice     deploy 42", "removed  r1/order/order-1  bob",
+	for _, w := range []string{"pullout added r1/order/order-1 alice deploy 42", "removed r1/order/order-1 bob",
 		"r1/10.0.0.7", "disk", "group 7", "canary bad"} {
-		if !strings.Contains(out, w) {
+		if !strings.Contains(squeeze(out), w) {
 			t.Fatalf("log table lacks %q:\n%s", w, out)
 		}
 	}
@@ -332,5 +347,112 @@ func TestLogTable(t *testing.T) {
 	code, out, _ = cli(t, "log", "--server", f.URL, "--kind", "instance-operation-logs", "--limit", "1")
 	if code != 0 || !strings.Contains(out, "bob") || strings.Contains(out, "alice") || !strings.Contains(out, "1 rows") {
 		t.Fatalf("--limit 1 does not keep the newest row: %d\n%s", code, out)
+	}
+}
+
+// TestManageAgainstServer runs the management commands against a real
+// in-process node (a memory management plane; a loopback client may
+// mutate without a token) and checks their effect on discovery, and that
+// the SDK's Picker honours the canary rule the CLI set.
+func TestManageAgainstServer(t *testing.T) {
+	base := startInProcess(t)
+	t.Setenv(tokenEnv, "")
+	must := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cli(t, append(args, "--server", base)...)
+		if code != 0 {
+			t.Fatalf("artemis %s: %d %q %q", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	shown := func() []string {
+		t.Helper()
+		var resp struct {
+			Service artemis.Service `json:"service"`
+		}
+		if err := getJSON(context.Background(), []string{base}, "/api/discovery/service.json?serviceId=order", &resp); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, i := range resp.Service.Instances {
+			ids = append(ids, i.InstanceID)
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	want := func(step string, ids ...string) {
+		t.Helper()
+		if got := shown(); !slices.Equal(got, ids) {
+			t.Fatalf("%s: unexpected instances of order; got %v; want %v", step, got, ids)
+		}
+	}
+	must("instance", "register", "--service", "order", "--id", "order-1", "--url", "http://10.0.0.1", "--ip", "10.0.0.1", "--zone", "z1")
+	must("instance", "register", "--service", "order", "--id", "order-2", "--url", "http://10.0.0.2", "--ip", "10.0.0.2", "--zone", "z2")
+	want("registered", "order-1", "order-2")
+
+	for _, c := range []struct {
+		what    []string
+		hidden  string
+		opsLine string
+	}{
+		{[]string{"instance", "--service", "order", "--id", "order-1"}, "order-1", "instance default order order-1"},
+		{[]string{"server", "--ip", "10.0.0.2"}, "order-2", "server default - 10.0.0.2"},
+		{[]string{"zone", "--service", "order", "--zone", "z1"}, "order-1", "zone default order zone z1"},
+	} {
+		verb := func(v string) []string {
+			return append([]string{c.what[0], v}, append(c.what[1:], "--reason", "test "+c.what[0])...)
+		}
+		must(verb("pull-out")...)
+		var rest []string
+		for _, id := range []string{"order-1", "order-2"} {
+			if id != c.hidden {
+				rest = append(rest, id)
+			}
+		}
+		want(c.what[0]+" pull-out", rest...)
+		if out := must("ops"); !strings.Contains(squeeze(out), c.opsLine) || !strings.Contains(out, "1 pulled out") {
+			t.Fatalf("artemis ops after the %s pull-out lacks %q:\n%s", c.what[0], c.opsLine, out)
+		}
+		must(verb("pull-in")...)
+		want(c.what[0]+" pull-in", "order-1", "order-2")
+	}
+	if out := must("ops"); !strings.Contains(out, "0 pulled out") {
+		t.Fatalf("artemis ops after every pull-in:\n%s", out)
+	}
+	out := must("log")
+	for _, w := range []string{"instance", "server", "zone", "test instance", "test server", "6 rows"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("artemis log lacks %q:\n%s", w, out)
+		}
+	}
+
+	// Canary: a caller at 10.0.0.2 is sent to the canary instance there;
+	// another caller to either instance.
+	must("canary", "set", "--service", "order", "--app", "web", "--ip", "10.0.0.2")
+	if out := must("log", "--kind", "group-instance"); !strings.Contains(out, "instanceId=10.0.0.2") {
+		t.Fatalf("artemis log --kind group-instance lacks the canary member:\n%s", out)
+	}
+	var resp struct {
+		Service artemis.Service `json:"service"`
+	}
+	if err := getJSON(context.Background(), []string{base}, "/api/discovery/service.json?serviceId=order", &resp); err != nil {
+		t.Fatal(err)
+	}
+	canary := artemis.Picker{IP: "10.0.0.2", Rand: rand.New(rand.NewPCG(1, 2))}
+	other := artemis.Picker{IP: "10.0.0.99", Rand: rand.New(rand.NewPCG(1, 2))}
+	got := map[string]int{}
+	for range 50 {
+		c, err := canary.Pick(resp.Service)
+		if err != nil || c.InstanceID != "order-2" {
+			t.Fatalf("canary caller: unexpected pick %q, %v; want order-2 (rules %+v)", c.InstanceID, err, resp.Service.RouteRules)
+		}
+		o, err := other.Pick(resp.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[o.InstanceID]++
+	}
+	if got["order-1"] == 0 || got["order-2"] == 0 {
+		t.Fatalf("a caller outside the canary was not spread over both instances: %v", got)
 	}
 }
