@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -71,11 +72,25 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
 	if err != nil {
 		return fmt.Errorf("cannot load the %s migrations: %w", d.name, err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	// Without a lock (SQLite), two processes opening one new file race to
+	// create the version table; the loser finds it made and tries again.
+	deadline := time.Now().Add(migrateRetryFor)
+	for {
+		_, err = p.Up(ctx)
+		if err == nil || d.locker != nil || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		return unavailable("apply the "+d.name+" migrations", err)
 	}
 	return nil
 }
+
+// migrateRetryFor bounds the retries of migrations that raced another
+// process's.
+const migrateRetryFor = 5 * time.Second
 
 // q rewrites ? placeholders for the dialect.
 func (s *SQL) q(query string) string {

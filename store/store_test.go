@@ -483,3 +483,24 @@ func TestTwoSQLiteStoresPoll(t *testing.T) {
 	})
 	t.Logf("seen after %v", waitVersion(t, ch, v))
 }
+
+// Several processes (here, stores) opening one new SQLite file at once all
+// open it: the migrations' race is retried.
+func TestSQLiteConcurrentFirstOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "race.db")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			st, err := Open(context.Background(), "sqlite:"+path, Config{})
+			if err == nil {
+				st.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a concurrent first open failed: %v", err)
+		}
+	}
+}
