@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -484,23 +486,36 @@ func TestTwoSQLiteStoresPoll(t *testing.T) {
 	t.Logf("seen after %v", waitVersion(t, ch, v))
 }
 
-// Several processes (here, stores) opening one new SQLite file at once all
-// open it: the migrations' race is retried.
+// Several processes opening one new SQLite file at once all open it: the
+// migrations' race is retried (two nodes started together in one folder:
+// one failed with "table store_version already exists").
 func TestSQLiteConcurrentFirstOpen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "race.db")
-	errs := make(chan error, 4)
-	for range 4 {
-		go func() {
-			st, err := Open(context.Background(), "sqlite:"+path, Config{})
-			if err == nil {
-				st.Close()
-			}
-			errs <- err
-		}()
+	if path := os.Getenv("ARTEMIS_TEST_OPEN_RACE"); path != "" { // a child: open and report
+		st, err := Open(context.Background(), "sqlite:"+path, Config{})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		st.Close()
+		return
 	}
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatalf("a concurrent first open failed: %v", err)
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), "race.db")
+		var cmds []*exec.Cmd
+		var outs []*bytes.Buffer
+		for range 4 {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteConcurrentFirstOpen$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "ARTEMIS_TEST_OPEN_RACE="+path)
+			out := &bytes.Buffer{}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds, outs = append(cmds, cmd), append(outs, out)
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("round %d: a process opening the new file failed: %v\n%s", round, err, outs[i])
+			}
 		}
 	}
 }
