@@ -82,7 +82,7 @@ func freeAddrs(n int) []string {
 func start(bin, addr string, peers []string, extra ...string) (*node, error) {
 	n := &node{addr: addr, base: "http://" + addr}
 	args := append([]string{"server", "--addr", addr, "--node-url", n.base, "--peers", strings.Join(peers, ","),
-		"--log-level", "warn", "--rate-limit-register", "0"}, extra...)
+		"--log-level", "warn", "--rate-limit-register", "0", "--store", "memory"}, extra...)
 	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stderr = os.Stderr
 	if err := n.cmd.Start(); err != nil {

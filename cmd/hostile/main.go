@@ -72,7 +72,7 @@ func start(bin string) (*node, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "server", "--addr", addr, "--pprof", "--log-level", "error")
+	cmd := exec.Command(bin, "server", "--addr", addr, "--pprof", "--log-level", "error", "--store", "memory")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
