@@ -177,20 +177,26 @@ func (c *Cluster) copyFrom(ctx context.Context, base string) (int, error) {
 }
 
 // readServices registers, with fresh leases and without replicating them,
-// every instance of a services answer read from r, syncBatch at a time.
+// every instance of a services answer read from r, syncBatch at a time:
+// one goroutine decodes while another registers the previous batch.
 func readServices(r io.Reader, reg *core.Registry) (int, error) {
+	ins := newInstanceBatch(reg)
+	err := readServicesInto(r, ins)
+	return ins.finish(), err
+}
+
+func readServicesInto(r io.Reader, ins *instanceBatch) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	if head, _ := br.Peek(len(syncHead)); !bytes.Equal(head, syncHead) {
 		// Not the line format: decode the answer as a stream.
-		return decodeServices(br, reg)
+		return decodeServices(br, ins)
 	}
 	br.Discard(len(syncHead))
-	ins := &instanceBatch{reg: reg}
 	inService := false
 	for {
 		line, err := readLine(br)
 		if err != nil {
-			return ins.total, fmt.Errorf("cannot read the services answer: %w", err)
+			return fmt.Errorf("cannot read the services answer: %w", err)
 		}
 		line = bytes.TrimPrefix(line, []byte{','})
 		switch {
@@ -198,19 +204,19 @@ func readServices(r io.Reader, reg *core.Registry) (int, error) {
 			inService = false
 			continue
 		case bytes.Equal(line, syncTail):
-			return ins.total, ins.flush()
+			return nil
 		case bytes.HasPrefix(line, svcHeadStart) && bytes.HasSuffix(line, svcHeadEnd):
 			inService = true
 			continue
 		case !inService:
-			return ins.total, fmt.Errorf("cannot read the services answer: unexpected line %.100q", line)
+			return fmt.Errorf("cannot read the services answer: unexpected line %.100q", line)
 		}
 		var inst core.Instance
 		if err := sonic.Unmarshal(bytes.TrimSpace(line), &inst); err != nil { // copies: line is reused
-			return ins.total, fmt.Errorf("cannot decode a copied instance: %w", err)
+			return fmt.Errorf("cannot decode a copied instance: %w", err)
 		}
 		if err := ins.add(&inst); err != nil {
-			return ins.total, err
+			return err
 		}
 	}
 }
@@ -235,42 +241,41 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // decodeServices reads {"responseStatus":...,"services":[{"serviceId",
 // "instances":[...]}...]} as a stream of tokens, one instance at a time.
-func decodeServices(r io.Reader, reg *core.Registry) (int, error) {
+func decodeServices(r io.Reader, ins *instanceBatch) error {
 	dec := json.NewDecoder(r)
-	ins := &instanceBatch{reg: reg}
 	if err := expectDelim(dec, '{'); err != nil {
-		return 0, err
+		return err
 	}
 	sawServices := false
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
-			return ins.total, err
+			return err
 		}
 		if key != "services" {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return ins.total, err
+				return err
 			}
 			continue
 		}
 		sawServices = true
 		if err := expectDelim(dec, '['); err != nil {
-			return ins.total, err
+			return err
 		}
 		for dec.More() {
 			if err := decodeService(dec, ins); err != nil {
-				return ins.total, err
+				return err
 			}
 		}
 		if err := expectDelim(dec, ']'); err != nil {
-			return ins.total, err
+			return err
 		}
 	}
 	if !sawServices {
-		return ins.total, errors.New("cannot read the services answer: no services in it")
+		return errors.New("cannot read the services answer: no services in it")
 	}
-	return ins.total, ins.flush()
+	return nil
 }
 
 func decodeService(dec *json.Decoder, ins *instanceBatch) error {
@@ -319,26 +324,48 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 	return nil
 }
 
-// instanceBatch registers copied instances syncBatch at a time.
+// instanceBatch registers copied instances syncBatch at a time, on a
+// goroutine of its own, while the reader decodes the next batch (at most
+// two batches wait).
 type instanceBatch struct {
-	reg    *core.Registry
-	insts  []*core.Instance
-	failed []core.FailedInstance
-	total  int
+	reg   *core.Registry
+	insts []*core.Instance
+	work  chan []*core.Instance
+	done  chan struct{}
+	total int // written by the registering goroutine; read after done
+}
+
+func newInstanceBatch(reg *core.Registry) *instanceBatch {
+	b := &instanceBatch{reg: reg, insts: make([]*core.Instance, 0, syncBatch), work: make(chan []*core.Instance, 2), done: make(chan struct{})}
+	go b.register()
+	return b
+}
+
+func (b *instanceBatch) register() {
+	defer close(b.done)
+	var failed []core.FailedInstance
+	for batch := range b.work {
+		failed = b.reg.Register(batch, failed[:0])
+		b.total += len(batch) - len(failed)
+	}
 }
 
 func (b *instanceBatch) add(inst *core.Instance) error {
 	b.insts = append(b.insts, inst)
 	if len(b.insts) >= syncBatch {
-		return b.flush()
+		b.work <- b.insts
+		b.insts = make([]*core.Instance, 0, syncBatch)
 	}
 	return nil
 }
 
-func (b *instanceBatch) flush() error {
-	b.failed = b.reg.Register(b.insts, b.failed[:0])
-	b.total += len(b.insts) - len(b.failed)
-	clear(b.insts)
-	b.insts = b.insts[:0]
-	return nil
+// finish registers what is left, stops the goroutine and returns how many
+// instances were registered.
+func (b *instanceBatch) finish() int {
+	if len(b.insts) > 0 {
+		b.work <- b.insts
+	}
+	close(b.work)
+	<-b.done
+	return b.total
 }

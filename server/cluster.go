@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"io"
 
 	"github.com/cloudwego/hertz/pkg/app"
+	"github.com/cloudwego/hertz/pkg/protocol/http1/resp"
 
 	"github.com/artemis-go/artemis/cluster"
 	"github.com/artemis-go/artemis/core"
@@ -176,12 +176,26 @@ func (s *Server) replicationServices(_ context.Context, c *app.RequestContext) {
 		}
 		release()
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(cluster.WriteServices(pw, s.reg))
-	}()
+	// Streamed in chunks, each flushed before the next is written: the
+	// answer (hundreds of MB at a million instances) is never held whole,
+	// and netpoll never keeps a reference to a buffer WriteServices reuses.
 	c.Response.Header.SetContentType(contentTypeJSON)
-	c.SetBodyStream(pr, -1)
+	c.Response.HijackWriter(resp.NewChunkedBodyWriter(&c.Response, c.GetWriter()))
+	if err := cluster.WriteServices(flushingWriter{c}, s.reg); err != nil {
+		s.log.Warn("cluster: services stream to a peer ended early", "error", err.Error())
+	}
+}
+
+// flushingWriter writes each Write as one chunk of the response and
+// flushes it at once.
+type flushingWriter struct{ c *app.RequestContext }
+
+func (w flushingWriter) Write(p []byte) (int, error) {
+	n, err := w.c.Write(p)
+	if err != nil {
+		return n, err
+	}
+	return n, w.c.Flush()
 }
 
 // clusterNodes is this node, then each peer as last seen.
