@@ -72,6 +72,10 @@ type Config struct {
 
 	// Noop runs the same attack against a no-op Hertz server as a twin.
 	Noop bool
+	// Cluster, with FindMax and at least 2, searches a cluster of that many
+	// nodes (peers of each other, requests spread over them) beside one
+	// node instead of beside the no-op twin, rate by rate in the same run.
+	Cluster int
 	// Rounds > 1 interleaves the two: Duration is cut into Rounds segments
 	// on each server, alternating (registry, no-op, no-op, registry, ...),
 	// so both sample the same moments of a noisy machine. Not with FindMax.

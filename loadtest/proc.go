@@ -118,6 +118,11 @@ func startChild(ctx context.Context, binary, cpus string, args ...string) (*chil
 	if err != nil {
 		return nil, err
 	}
+	return startChildAt(ctx, binary, cpus, addr, args...)
+}
+
+// startChildAt is startChild on a chosen address.
+func startChildAt(ctx context.Context, binary, cpus, addr string, args ...string) (*child, error) {
 	argv := append(append([]string{binary}, args...), "--addr", addr)
 	if cpus != "" {
 		if ts, err := exec.LookPath("taskset"); err == nil {

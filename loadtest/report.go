@@ -37,6 +37,8 @@ type Report struct {
 	Noop         *Summary           `json:"noop,omitempty"`
 	RegistryMax  *FindMaxResult     `json:"registryFindMax,omitempty"`
 	NoopMax      *FindMaxResult     `json:"noopFindMax,omitempty"`
+	Cluster      int                `json:"cluster,omitempty"` // nodes of the cluster side
+	ClusterMax   *FindMaxResult     `json:"clusterFindMax,omitempty"`
 	Ratios       map[string]float64 `json:"ratios,omitempty"`
 	Push         *PushResult        `json:"push,omitempty"`
 	NoopPush     *PushResult        `json:"noopPush,omitempty"`
@@ -95,6 +97,9 @@ func (r *Report) finish() {
 	if r.Push != nil && r.NoopPush != nil && r.NoopPush.Latency.P99 > 0 {
 		r.Ratios["p99"] = float64(r.Push.Latency.P99) / float64(r.NoopPush.Latency.P99)
 		r.Ratios["p50"] = float64(r.Push.Latency.P50) / float64(r.NoopPush.Latency.P50)
+	}
+	if r.RegistryMax != nil && r.ClusterMax != nil && r.RegistryMax.MaxRate > 0 {
+		r.Ratios["clusterMaxRate"] = float64(r.ClusterMax.MaxRate) / float64(r.RegistryMax.MaxRate)
 	}
 	if r.RegistryMax != nil && r.NoopMax != nil && r.NoopMax.MaxRate > 0 {
 		r.Ratios["maxRate"] = float64(r.RegistryMax.MaxRate) / float64(r.NoopMax.MaxRate)
@@ -231,8 +236,14 @@ func (r *Report) Row() string {
 				}
 				return fmt.Sprintf("%d/s", fm.MaxRate)
 			}
-			note = strings.TrimSpace(fmt.Sprintf("find-max P99≤%s: registry %s, no-op %s. %s", r.MaxP99,
-				maxRate(r.RegistryMax), maxRate(r.NoopMax), note))
+			if r.ClusterMax != nil {
+				ratio = fmt.Sprintf("%.2f× max rate (cluster/one node)", r.Ratios["clusterMaxRate"])
+				note = strings.TrimSpace(fmt.Sprintf("find-max P99≤%s: one node %s, a cluster of %d on the same CPUs %s. %s", r.MaxP99,
+					maxRate(r.RegistryMax), r.Cluster, maxRate(r.ClusterMax), note))
+			} else {
+				note = strings.TrimSpace(fmt.Sprintf("find-max P99≤%s: registry %s, no-op %s. %s", r.MaxP99,
+					maxRate(r.RegistryMax), maxRate(r.NoopMax), note))
+			}
 		}
 		cells = append(cells, fmt.Sprintf("%.0f", s.RequestedRate), fmt.Sprintf("%.0f", s.AchievedRate),
 			dur(s.Latency.P50), dur(s.Latency.P99), dur(s.Latency.P999), fmt.Sprint(errs), rss, noopP99, ratio)

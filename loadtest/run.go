@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 
 	base, pid := cfg.Target, 0
 	if base == "" {
-		args := []string{"server", "--lease-ttl", cfg.LeaseTTL.String()}
+		args := []string{"server", "--lease-ttl", cfg.LeaseTTL.String(), "--store", "memory"}
 		if cfg.WSLibrary != "" {
 			args = append(args, "--ws-library", cfg.WSLibrary)
 		}
@@ -181,6 +181,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 		}
 		return c, err
 	}
+	if cfg.FindMax && cfg.Cluster >= 2 {
+		if err := runCluster(ctx, cfg, client, rep, &side{name: "single", base: base, pid: pid, leases: true}, scenario, logf,
+			func(c *child) { children = append(children, c) }); err != nil {
+			return nil, err
+		}
+		return rep, nil
+	}
 	if cfg.FindMax && cfg.Noop && cfg.Scenario != "noop" {
 		noop, err := startNoop()
 		if err != nil {
@@ -241,7 +248,8 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (_ *Report, err er
 type side struct {
 	name, base string
 	pid        int
-	leases     bool // holds the seeded instances, which keepalive renews
+	leases     bool     // holds the seeded instances, which keepalive renews
+	bases      []string // a cluster: requests spread over these nodes (base is the first)
 	tr         vegeta.Targeter
 	client     *http.Client // shared by the warm-up and every segment
 	t          *tally
@@ -266,6 +274,9 @@ func prepare(ctx context.Context, client *http.Client, cfg Config, scenario stri
 	}
 	for _, sd := range sides {
 		tr, err := targeter(scenario, sd.base, cfg, version)
+		if len(sd.bases) > 1 {
+			tr, err = spreadTargeter(scenario, sd.bases, cfg, version)
+		}
 		if err != nil {
 			return stop, err
 		}
