@@ -175,6 +175,23 @@ loadtest-push: build ## push latency (SUBSCRIBERS on one service, 10 changes/s, 
 soak: build ## 10 minutes of mixed load at 5,000 req/s on 100k instances; RSS and goroutines before and after, recorded
 	$(LOADTEST) -instances 100000 -scenario mixed -rate 5000 -duration 600s -noop=false -label soak
 
+.PHONY: cluster
+cluster: build ## three nodes on 127.0.0.1:8080-8082, peers of each other (ARGS for more flags); logs in cluster-logs/, Ctrl-C stops all
+	deploy/cluster.sh $(ARGS)
+
+.PHONY: loadtest-cluster
+loadtest-cluster: build ## heartbeat find-max of a 3-node cluster beside one node on the same server CPUs, one run; recorded
+	$(LOADTEST) -instances $(INSTANCES) -scenario heartbeat -rate $(RATE) -find-max -step 5s -cluster 3
+
+.PHONY: clusterbench
+clusterbench: build ## replication lag at 2,000 changes/s, and the startup sync of 1,000,000 instances (cmd/clusterbench)
+	$(GO) run ./cmd/clusterbench -bin bin/artemis -scenario lag -rate 2000 -duration 20s
+	$(GO) run ./cmd/clusterbench -bin bin/artemis -scenario sync -instances 1000000
+
+.PHONY: hostile
+hostile: build ## the review's hostile clients against a fresh node: gzip bombs, repeated lookups, a status flood, idle sessions after large messages (cmd/hostile)
+	$(GO) run ./cmd/hostile -bin bin/artemis
+
 .PHONY: loadtest-smoke
 loadtest-smoke: build ## a few seconds of every scenario on 3,000 instances (CI); results to a temp dir
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
