@@ -1,11 +1,19 @@
 package server
 
 import (
+	"context"
 	stdjson "encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cloudwego/hertz/pkg/common/ut"
+
+	"github.com/artemis-go/artemis/core"
+	"github.com/artemis-go/artemis/management"
+	"github.com/artemis-go/artemis/store"
 )
 
 const adminToken = "adm1n"
@@ -173,5 +181,73 @@ func TestManagementGolden(t *testing.T) {
 		"mgmt_all_zone_operations":     "zone/get-all-zone-operations",
 	} {
 		golden(t, name, mgmt(s, path, `{}`).body)
+	}
+}
+
+// Pull-out and pull-in of one instance, again and again: every change shows
+// in discovery (a run of two nodes stopped showing them after 100 changes).
+func TestManagementManyPullOuts(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`]}`)
+	for i := range 300 {
+		complete := i%2 == 1
+		body := strings.Replace(pullOutA1, "%s", map[bool]string{false: "false", true: "true"}[complete], 1)
+		if code, ec := answer(t, mgmt(s, "operate-instance", body)); code != 200 || ec != "success" {
+			t.Fatalf("change %d answered %d %s", i, code, ec)
+		}
+		want := ""
+		if complete {
+			want = "a1"
+		}
+		if got := instanceIDsOf(t, s, "svc"); got != want {
+			t.Fatalf("after change %d (pull-in %v) discovery shows %q; want %q", i, complete, got, want)
+		}
+	}
+}
+
+func TestManagementManyPullOutsSQLite(t *testing.T) {
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "m.db"), store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg, err := core.New(core.Config{Region: "SHA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	m, err := management.New(context.Background(), management.Config{Store: st, Registry: reg, Region: "SHA", AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s := New(reg, Config{AdminToken: adminToken, Management: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer s.closeBackground()
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`]}`)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // readers rebuild the snapshot while management changes it
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				reg.Service("svc")
+			}
+		}
+	}()
+	for i := range 300 {
+		complete := i%2 == 1
+		body := strings.Replace(pullOutA1, "%s", map[bool]string{false: "false", true: "true"}[complete], 1)
+		if code, ec := answer(t, mgmt(s, "operate-instance", body)); code != 200 || ec != "success" {
+			t.Fatalf("change %d answered %d %s", i, code, ec)
+		}
+		want := ""
+		if complete {
+			want = "a1"
+		}
+		if got := instanceIDsOf(t, s, "svc"); got != want {
+			t.Fatalf("after change %d (pull-in %v) discovery shows %q; want %q", i, complete, got, want)
+		}
 	}
 }

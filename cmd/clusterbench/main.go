@@ -3,12 +3,16 @@
 //
 //	go run ./cmd/clusterbench -scenario lag  -rate 2000 -duration 20s
 //	go run ./cmd/clusterbench -scenario sync -instances 1000000
+//	go run ./cmd/clusterbench -scenario pullout -store postgres://... -rounds 200
 //
 // lag: registers new instances on node A at -rate for -duration and times
 // each until node B pushes it (register on A -> visible on B; push comes
 // after B applied it, so this bounds service.json visibility from above).
 // sync: seeds node A with -instances, starts node B as its peer and times
 // B's startup sync (start to "up"), with both nodes' RSS.
+// pullout: two nodes sharing one management store; an instance is pulled
+// out and in on A, -rounds times, and each change is timed until A's and
+// B's service.json show it.
 // Every load is bounded in time and targets 127.0.0.1 only.
 package main
 
@@ -40,6 +44,8 @@ func main() {
 	rate := flag.Int("rate", 2000, "lag: registrations per second")
 	duration := flag.Duration("duration", 20*time.Second, "lag: how long to register")
 	instances := flag.Int("instances", 1_000_000, "sync: instances seeded on the first node")
+	storeDSN := flag.String("store", "", "pullout: the store both nodes share (default: a SQLite file in a temporary folder)")
+	rounds := flag.Int("rounds", 100, "pullout: pull-out and pull-in rounds")
 	flag.Parse()
 	fmt.Printf("clusterbench %s: %d cores (%s), %s\n", *scenario, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format(time.RFC3339))
 	var err error
@@ -48,6 +54,8 @@ func main() {
 		err = lag(*bin, *rate, *duration)
 	case "sync":
 		err = syncCopy(*bin, *instances)
+	case "pullout":
+		err = pullOut(*bin, *storeDSN, *rounds)
 	default:
 		err = fmt.Errorf("unknown scenario %q", *scenario)
 	}
@@ -314,6 +322,110 @@ func syncCopy(bin string, n int) error {
 	fmt.Printf("sync: A seeded with %d instances in %v (RSS %d MiB); B started, copied and up in %v with %d instances; RSS A %d MiB (peak %d), B %d MiB (peak %d)\n",
 		n, seeded.Round(time.Millisecond), rssA, took.Round(time.Millisecond), st.LeaseCount, a.procMiB("VmRSS"), a.procMiB("VmHWM"),
 		b.procMiB("VmRSS"), b.procMiB("VmHWM"))
+	return nil
+}
+
+// pullOut times pull-outs and pull-ins made on A until A and B show them.
+func pullOut(bin, dsn string, rounds int) error {
+	if dsn == "" {
+		dir, err := os.MkdirTemp("", "clusterbench-store")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		dsn = "sqlite:" + dir + "/shared.db"
+	}
+	addrs := freeAddrs(2)
+	peers := []string{"http://" + addrs[0], "http://" + addrs[1]}
+	var nodes []*node
+	for _, a := range addrs {
+		n, err := start(bin, a, peers, "--store", dsn, "--admin-token", "bench")
+		if err != nil {
+			return err
+		}
+		defer n.stop()
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		if err := n.waitUp(30 * time.Second); err != nil {
+			return err
+		}
+	}
+	a, b := nodes[0], nodes[1]
+	if err := post(http.DefaultClient, a.base+"/api/registry/register.json", `{"instances":[`+instanceJSON("po", "po-1")+`]}`); err != nil {
+		return err
+	}
+	stopBeat := make(chan struct{})
+	defer close(stopBeat)
+	go func() { // keep the lease alive for the whole run
+		for {
+			select {
+			case <-stopBeat:
+				return
+			case <-time.After(3 * time.Second):
+				post(http.DefaultClient, a.base+"/api/registry/heartbeat.json", `{"instances":[`+instanceJSON("po", "po-1")+`]}`)
+			}
+		}
+	}()
+	shows := func(n *node) (bool, error) {
+		resp, err := http.Get(n.base + "/api/discovery/service.json?serviceId=po")
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return bytes.Contains(body, []byte(`"instanceId":"po-1"`)), nil
+	}
+	waitShows := func(n *node, want bool) (time.Duration, error) {
+		t0 := time.Now()
+		for time.Since(t0) < 10*time.Second {
+			got, err := shows(n)
+			if err != nil {
+				return 0, err
+			}
+			if got == want {
+				return time.Since(t0), nil
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return 0, fmt.Errorf("%s did not show the change (shown=%v) within 10 s", n.base, want)
+	}
+	for _, n := range nodes {
+		if _, err := waitShows(n, true); err != nil {
+			return err
+		}
+	}
+	var onA, onB []time.Duration
+	for i := range rounds * 2 {
+		complete := i%2 == 1
+		body := `{"instanceKey":{"regionId":"default","serviceId":"po","instanceId":"po-1"},"operation":"pullout","operationComplete":` +
+			strconv.FormatBool(complete) + `,"operatorId":"bench","token":"bench"}`
+		t0 := time.Now()
+		if err := post(http.DefaultClient, a.base+"/api/management/operate-instance.json", body); err != nil {
+			return err
+		}
+		answered := time.Since(t0)
+		dA, err := waitShows(a, complete)
+		if err != nil {
+			return fmt.Errorf("change %d on A: %w", i, err)
+		}
+		dB, err := waitShows(b, complete)
+		if err != nil {
+			return fmt.Errorf("change %d on B: %w", i, err)
+		}
+		onA, onB = append(onA, answered+dA), append(onB, answered+dA+dB)
+	}
+	q := func(ds []time.Duration, p float64) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(p*float64(len(s))))].Round(10 * time.Microsecond)
+	}
+	store := dsn
+	if i := strings.Index(store, ":"); i > 0 {
+		store = store[:i]
+	}
+	fmt.Printf("pullout: %d pull-outs and pull-ins on A, two nodes sharing a %s store: gone/back on A p50 %v p99 %v max %v; on B p50 %v p99 %v max %v (polled every 2 ms after A)\n",
+		rounds*2, store, q(onA, 0.5), q(onA, 0.99), q(onA, 1), q(onB, 0.5), q(onB, 0.99), q(onB, 1))
 	return nil
 }
 
