@@ -17,16 +17,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -36,6 +33,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/artemis-go/artemis/cmd/internal/nodeproc"
 )
 
 func main() {
@@ -47,7 +46,7 @@ func main() {
 	storeDSN := flag.String("store", "", "pullout: the store both nodes share (default: a SQLite file in a temporary folder)")
 	rounds := flag.Int("rounds", 100, "pullout: pull-out and pull-in rounds")
 	flag.Parse()
-	fmt.Printf("clusterbench %s: %d cores (%s), %s\n", *scenario, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("clusterbench %s: %d cores (%s), %s\n", *scenario, runtime.NumCPU(), nodeproc.CPUModel(), time.Now().UTC().Format(time.RFC3339))
 	var err error
 	switch *scenario {
 	case "lag":
@@ -65,87 +64,27 @@ func main() {
 	}
 }
 
-type node struct {
-	addr, base string
-	cmd        *exec.Cmd
-}
+type node struct{ *nodeproc.Node }
 
 func freeAddrs(n int) []string {
-	var out []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
+	addrs, err := nodeproc.FreeAddrs(n)
+	if err != nil {
+		panic(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
+	return addrs
 }
 
 func start(bin, addr string, peers []string, extra ...string) (*node, error) {
-	n := &node{addr: addr, base: "http://" + addr}
-	args := append([]string{"server", "--addr", addr, "--node-url", n.base, "--peers", strings.Join(peers, ","),
+	args := append([]string{"--node-url", "http://" + addr, "--peers", strings.Join(peers, ","),
 		"--log-level", "warn", "--rate-limit-register", "0", "--store", "memory"}, extra...)
-	n.cmd = exec.Command(bin, args...)
-	n.cmd.Stderr = os.Stderr
-	if err := n.cmd.Start(); err != nil {
+	n, err := nodeproc.Start(bin, addr, args...)
+	if err != nil {
 		return nil, err
 	}
-	return n, nil
+	return &node{n}, nil
 }
 
-func (n *node) stop() {
-	n.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		n.cmd.Process.Kill()
-		<-done
-	}
-}
-
-func (n *node) status() string {
-	resp, err := http.Post(n.base+"/api/status/node.json", "application/json", strings.NewReader("{}"))
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var a struct{ NodeStatus struct{ Status string } }
-	json.NewDecoder(resp.Body).Decode(&a)
-	return a.NodeStatus.Status
-}
-
-func (n *node) waitUp(d time.Duration) error {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if n.status() == "up" {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s not up within %v", n.base, d)
-}
-
-func (n *node) procMiB(field string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return v >> 10
-		}
-	}
-	return -1
-}
+func (n *node) procMiB(field string) int64 { return n.ProcKB(field) >> 10 }
 
 func instanceJSON(svc, id string) string {
 	return `{"regionId":"default","zoneId":"default","serviceId":"` + svc + `","instanceId":"` + id +
@@ -175,16 +114,16 @@ func lag(bin string, rate int, duration time.Duration) error {
 		if err != nil {
 			return err
 		}
-		defer n.stop()
+		defer n.Stop()
 		nodes = append(nodes, n)
 	}
 	for _, n := range nodes {
-		if err := n.waitUp(30 * time.Second); err != nil {
+		if err := n.WaitUp(30 * time.Second); err != nil {
 			return err
 		}
 	}
 	a, b := nodes[0], nodes[1]
-	ws, _, err := websocket.DefaultDialer.Dial("ws://"+b.addr+"/ws/discovery/instance-change", nil)
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+b.Addr+"/ws/discovery/instance-change", nil)
 	if err != nil {
 		return err
 	}
@@ -243,7 +182,7 @@ func lag(bin string, rate int, duration time.Duration) error {
 				at := startAt.Add(time.Duration(i) * time.Second / time.Duration(rate))
 				time.Sleep(time.Until(at))
 				sent[i].Store(time.Now().UnixNano())
-				if err := post(client, a.base+"/api/registry/register.json", `{"instances":[`+instanceJSON("lag", "lag-"+strconv.Itoa(i))+`]}`); err != nil {
+				if err := post(client, a.Base+"/api/registry/register.json", `{"instances":[`+instanceJSON("lag", "lag-"+strconv.Itoa(i))+`]}`); err != nil {
 					errs.Add(1)
 				}
 			}
@@ -279,8 +218,8 @@ func syncCopy(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	defer a.stop()
-	if err := a.waitUp(30 * time.Second); err != nil {
+	defer a.Stop()
+	if err := a.WaitUp(30 * time.Second); err != nil {
 		return err
 	}
 	client := &http.Client{}
@@ -297,7 +236,7 @@ func syncCopy(bin string, n int) error {
 			body.WriteString(instanceJSON("svc-"+strconv.Itoa(j%(n/100+1)), "i-"+strconv.Itoa(j)))
 		}
 		body.WriteString(`]}`)
-		if err := post(client, a.base+"/api/registry/register.json", body.String()); err != nil {
+		if err := post(client, a.Base+"/api/registry/register.json", body.String()); err != nil {
 			return err
 		}
 	}
@@ -308,13 +247,13 @@ func syncCopy(bin string, n int) error {
 	if err != nil {
 		return err
 	}
-	defer b.stop()
-	if err := b.waitUp(120 * time.Second); err != nil {
+	defer b.Stop()
+	if err := b.WaitUp(120 * time.Second); err != nil {
 		return err
 	}
 	took := time.Since(bStart)
 	var st struct{ LeaseCount int64 }
-	resp, err := http.Get(b.base + "/api/status/leases.json?appIds=none")
+	resp, err := http.Get(b.Base + "/api/status/leases.json?appIds=none")
 	if err == nil {
 		json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
@@ -343,16 +282,16 @@ func pullOut(bin, dsn string, rounds int) error {
 		if err != nil {
 			return err
 		}
-		defer n.stop()
+		defer n.Stop()
 		nodes = append(nodes, n)
 	}
 	for _, n := range nodes {
-		if err := n.waitUp(30 * time.Second); err != nil {
+		if err := n.WaitUp(30 * time.Second); err != nil {
 			return err
 		}
 	}
 	a, b := nodes[0], nodes[1]
-	if err := post(http.DefaultClient, a.base+"/api/registry/register.json", `{"instances":[`+instanceJSON("po", "po-1")+`]}`); err != nil {
+	if err := post(http.DefaultClient, a.Base+"/api/registry/register.json", `{"instances":[`+instanceJSON("po", "po-1")+`]}`); err != nil {
 		return err
 	}
 	stopBeat := make(chan struct{})
@@ -363,12 +302,12 @@ func pullOut(bin, dsn string, rounds int) error {
 			case <-stopBeat:
 				return
 			case <-time.After(3 * time.Second):
-				post(http.DefaultClient, a.base+"/api/registry/heartbeat.json", `{"instances":[`+instanceJSON("po", "po-1")+`]}`)
+				post(http.DefaultClient, a.Base+"/api/registry/heartbeat.json", `{"instances":[`+instanceJSON("po", "po-1")+`]}`)
 			}
 		}
 	}()
 	shows := func(n *node) (bool, error) {
-		resp, err := http.Get(n.base + "/api/discovery/service.json?serviceId=po")
+		resp, err := http.Get(n.Base + "/api/discovery/service.json?serviceId=po")
 		if err != nil {
 			return false, err
 		}
@@ -388,7 +327,7 @@ func pullOut(bin, dsn string, rounds int) error {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		return 0, fmt.Errorf("%s did not show the change (shown=%v) within 10 s", n.base, want)
+		return 0, fmt.Errorf("%s did not show the change (shown=%v) within 10 s", n.Base, want)
 	}
 	for _, n := range nodes {
 		if _, err := waitShows(n, true); err != nil {
@@ -401,7 +340,7 @@ func pullOut(bin, dsn string, rounds int) error {
 		body := `{"instanceKey":{"regionId":"default","serviceId":"po","instanceId":"po-1"},"operation":"pullout","operationComplete":` +
 			strconv.FormatBool(complete) + `,"operatorId":"bench","token":"bench"}`
 		t0 := time.Now()
-		if err := post(http.DefaultClient, a.base+"/api/management/operate-instance.json", body); err != nil {
+		if err := post(http.DefaultClient, a.Base+"/api/management/operate-instance.json", body); err != nil {
 			return err
 		}
 		answered := time.Since(t0)
@@ -427,14 +366,4 @@ func pullOut(bin, dsn string, rounds int) error {
 	fmt.Printf("pullout: %d pull-outs and pull-ins on A, two nodes sharing a %s store: gone/back on A p50 %v p99 %v max %v; on B p50 %v p99 %v max %v (polled every 2 ms after A)\n",
 		rounds*2, store, q(onA, 0.5), q(onA, 0.99), q(onA, 1), q(onB, 0.5), q(onB, 0.99), q(onB, 1))
 	return nil
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
 }

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -19,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,13 +26,15 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/artemis-go/artemis/cmd/internal/nodeproc"
 )
 
 func main() {
 	bin := flag.String("bin", "bin/artemis", "the artemis binary to start")
 	scenario := flag.String("scenario", "all", "gzip, lookup, status, ws or all")
 	flag.Parse()
-	fmt.Printf("hostile: %s, %d cores (%s), %s\n", *bin, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("hostile: %s, %d cores (%s), %s\n", *bin, runtime.NumCPU(), nodeproc.CPUModel(), time.Now().UTC().Format(time.RFC3339))
 	for _, sc := range []struct {
 		name string
 		run  func(n *node) error
@@ -47,7 +47,7 @@ func main() {
 			fail(err)
 		}
 		err = sc.run(n)
-		n.stop()
+		n.Stop()
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", sc.name, err))
 		}
@@ -60,73 +60,30 @@ func fail(err error) {
 }
 
 // node is a started artemis server.
-type node struct {
-	cmd  *exec.Cmd
-	base string
-}
+type node struct{ *nodeproc.Node }
 
 func start(bin string) (*node, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := nodeproc.FreeAddrs(1)
 	if err != nil {
 		return nil, err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "server", "--addr", addr, "--pprof", "--log-level", "error", "--store", "memory")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	n, err := nodeproc.Start(bin, addrs[0], "--pprof", "--log-level", "error", "--store", "memory")
+	if err != nil {
 		return nil, err
 	}
-	n := &node{cmd: cmd, base: "http://" + addr}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(n.base + "/health"); err == nil {
-			resp.Body.Close()
-			return n, nil
-		}
-	}
-	n.stop()
-	return nil, fmt.Errorf("%s did not start on %s", bin, addr)
-}
-
-func (n *node) stop() {
-	n.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { n.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		n.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// procKB reads a VmRSS / VmHWM line of the node's /proc status, in KiB.
-func (n *node) procKB(field string) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			v, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return v
-		}
-	}
-	return -1
+	return &node{n}, nil
 }
 
 // heapAfterGC forces collections in the node (pprof's heap?gc=1; two, so
 // that pools' victim caches are emptied too) and returns its heap in use.
 func (n *node) heapAfterGC() (int64, error) {
 	for range 2 {
-		if err := get(n.base+"/debug/pprof/heap?gc=1", io.Discard); err != nil {
+		if err := get(n.Base+"/debug/pprof/heap?gc=1", io.Discard); err != nil {
 			return 0, err
 		}
 	}
 	var b bytes.Buffer
-	if err := get(n.base+"/metrics", &b); err != nil {
+	if err := get(n.Base+"/metrics", &b); err != nil {
 		return 0, err
 	}
 	for line := range strings.SplitSeq(b.String(), "\n") {
@@ -175,7 +132,7 @@ func register(n *node, service string, count int) error {
 			service, i, i/256, i%256)
 	}
 	b.WriteString(`]}`)
-	code, ec, _, err := post(http.DefaultClient, n.base+"/api/registry/register.json", []byte(b.String()), false)
+	code, ec, _, err := post(http.DefaultClient, n.Base+"/api/registry/register.json", []byte(b.String()), false)
 	if err != nil || code != 200 || ec != "success" {
 		return fmt.Errorf("cannot register %d instances of %s: %d %s %v", count, service, code, ec, err)
 	}
@@ -195,7 +152,7 @@ func gzipBombs(n *node) error {
 	}
 	zw.Write([]byte(`]}`))
 	zw.Close()
-	before := n.procKB("VmHWM")
+	before := n.ProcKB("VmHWM")
 	codes := map[string]int{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -204,7 +161,7 @@ func gzipBombs(n *node) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			code, ec, _, err := post(&http.Client{Timeout: 30 * time.Second}, n.base+"/api/registry/register.json", z.Bytes(), true)
+			code, ec, _, err := post(&http.Client{Timeout: 30 * time.Second}, n.Base+"/api/registry/register.json", z.Bytes(), true)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -216,7 +173,7 @@ func gzipBombs(n *node) error {
 	}
 	wg.Wait()
 	fmt.Printf("gzip: %d concurrent bodies of %d KB inflating to %d MB in %v: answers %v; peak RSS %d MiB before, %d MiB after\n",
-		clients, z.Len()>>10, inflated>>20, time.Since(startAt).Round(time.Millisecond), codes, before>>10, n.procKB("VmHWM")>>10)
+		clients, z.Len()>>10, inflated>>20, time.Since(startAt).Round(time.Millisecond), codes, before>>10, n.ProcKB("VmHWM")>>10)
 	return nil
 }
 
@@ -228,13 +185,13 @@ func lookupRepeats(n *node) error {
 	}
 	for _, times := range []int{20_000, 1_000} {
 		body := `{"discoveryConfigs":[` + strings.Repeat(`{"serviceId":"big-service"},`, times-1) + `{"serviceId":"big-service"}]}`
-		before := n.procKB("VmHWM")
-		code, ec, size, err := post(http.DefaultClient, n.base+"/api/discovery/lookup.json", []byte(body), false)
+		before := n.ProcKB("VmHWM")
+		code, ec, size, err := post(http.DefaultClient, n.Base+"/api/discovery/lookup.json", []byte(body), false)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("lookup: one 1,000-instance service named %d times (%d KB request): HTTP %d %s, answer %d KB; peak RSS %d MiB before, %d MiB after\n",
-			times, len(body)>>10, code, ec, size>>10, before>>10, n.procKB("VmHWM")>>10)
+			times, len(body)>>10, code, ec, size>>10, before>>10, n.ProcKB("VmHWM")>>10)
 	}
 	return nil
 }
@@ -252,7 +209,7 @@ func statusFlood(n *node) error {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				_, ec, _, err := post(flooder, n.base+"/api/status/config.json", nil, false)
+				_, ec, _, err := post(flooder, n.Base+"/api/status/config.json", nil, false)
 				if err == nil {
 					flood.Add(1)
 					if ec == "rate-limited" {
@@ -266,7 +223,7 @@ func statusFlood(n *node) error {
 	results := map[string]map[string]int{}
 	for ctx.Err() == nil {
 		for _, p := range []string{"/api/status/node.json", "/api/cluster/up-registry-nodes.json"} {
-			_, ec, _, err := post(flooder, n.base+p, nil, false)
+			_, ec, _, err := post(flooder, n.Base+p, nil, false)
 			if err != nil {
 				return err
 			}
@@ -275,7 +232,7 @@ func statusFlood(n *node) error {
 			}
 			results[p][ec]++
 		}
-		_, ec, _, err := post(other, n.base+"/api/status/config.json", nil, false)
+		_, ec, _, err := post(other, n.Base+"/api/status/config.json", nil, false)
 		if err != nil {
 			return err
 		}
@@ -307,7 +264,7 @@ func idleSessions(n *node) error {
 	}
 	conns := make([]*websocket.Conn, sessions)
 	for i := range conns {
-		c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(n.base, "http")+"/ws/registry/heartbeat", nil)
+		c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(n.Base, "http")+"/ws/registry/heartbeat", nil)
 		if err != nil {
 			return err
 		}
@@ -349,14 +306,4 @@ func idleSessions(n *node) error {
 	fmt.Printf("ws: %d idle heartbeat sessions: heap %d KiB per session after small messages, %d KiB per session after one %d MB message each (heap %d -> %d -> %d MiB)\n",
 		sessions, (heap1-heap0)/sessions>>10, (heap2-heap0)/sessions>>10, size>>20, heap0>>20, heap1>>20, heap2>>20)
 	return nil
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-		}
-	}
-	return "unknown CPU"
 }
