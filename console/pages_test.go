@@ -407,6 +407,39 @@ func TestBrowserPullOutRemovesFromDiscovery(t *testing.T) {
 	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull in order-2"]')`, 5*time.Second)
 }
 
+// TestBrowserTokenPromptRealNode: against a node started with an admin
+// token, the node's own 403 brings the token prompt back, and the right
+// token pulls the instance out of service.json.
+func TestBrowserTokenPromptRealNode(t *testing.T) {
+	n := servertest.Start(t, core.Config{Region: "default", Zone: "zone-a", LeaseTTL: 5 * time.Minute}, server.Config{AdminToken: "s3cret"})
+	seed(t, n.URL)
+	tb := newTab(t)
+	tb.do(chromedp.Navigate(n.URL + "/console/#/service/order"))
+	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull out order-2"]')`, 10*time.Second)
+	tb.do(chromedp.Click(chromedp.CSS(`button[aria-label="Pull out order-2"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#token-dialog")),
+		chromedp.SendKeys(chromedp.CSS("#token-operator"), "bob"),
+		chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"),
+		chromedp.Click(chromedp.CSS(`#token-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#action-dialog")),
+		chromedp.SendKeys(chromedp.CSS("#action-reason"), "flapping"),
+		chromedp.Click(chromedp.CSS("#action-confirm")),
+		chromedp.WaitVisible(chromedp.CSS("#token-dialog")))
+	if why := eval[string](tb, `document.querySelector('#token-why').textContent`); !strings.Contains(why, "refused the admin token") {
+		t.Errorf("unexpected prompt %q; want it to say the node refused the token", why)
+	}
+	if ids := serviceJSON(t, n.URL, "order"); !cmp.Equal(ids, []string{"order-1", "order-2", "order-3"}) {
+		t.Fatalf("a refused pull-out changed discovery: %v", ids)
+	}
+	tb.screenshot("token-prompt-real-node")
+	tb.do(chromedp.SendKeys(chromedp.CSS("#token-input"), "s3cret"),
+		chromedp.Click(chromedp.CSS(`#token-form button[type=submit]`)))
+	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull in order-2"]')`, 5*time.Second)
+	if ids := serviceJSON(t, n.URL, "order"); !cmp.Equal(ids, []string{"order-1", "order-3"}) {
+		t.Fatalf("unexpected service.json instances %v after the pull-out; want order-1, order-3", ids)
+	}
+}
+
 // TestBrowserRouteRulesAndHidden: what discovery filters attach (route
 // rules, the canary group's instances, logical instances) shows on the
 // service page, and an instance discovery hides shows as hidden, counted
