@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"strings"
 
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/protocol/http1/resp"
@@ -75,8 +76,16 @@ func (s *Server) initCluster() {
 	if !cl.Configured() {
 		return
 	}
+	if s.cfg.Cluster.Token == "" {
+		s.log.Warn("no cluster token (--cluster-token): any client can call the replication endpoints")
+	}
+	s.tombstones = cluster.NewTombstones(nil)
 	for op := range numReplicated {
 		s.replicate[op] = func(rec *core.Record) { cl.Replicate(cluster.Op(op), rec) }
+	}
+	s.replicate[cluster.OpUnregister] = func(rec *core.Record) {
+		s.tombstones.Add(rec)
+		cl.Replicate(cluster.OpUnregister, rec)
 	}
 }
 
@@ -102,9 +111,10 @@ func (s *Server) replicationAuth(h app.HandlerFunc) app.HandlerFunc {
 	if s.cfg.Cluster.Token == "" {
 		return h
 	}
-	want := []byte("Bearer " + s.cfg.Cluster.Token)
+	want := []byte(s.cfg.Cluster.Token)
 	return func(ctx context.Context, c *app.RequestContext) {
-		if subtle.ConstantTimeCompare(c.Request.Header.Peek("Authorization"), want) != 1 {
+		if h := c.Request.Header.Peek("Authorization"); len(h) < 7 || !strings.EqualFold(string(h[:7]), "bearer ") ||
+			subtle.ConstantTimeCompare(h[7:], want) != 1 {
 			writeBytes(c, 401, unauthorizedBody)
 			return
 		}
@@ -122,14 +132,15 @@ func (s *Server) replicatedRegister(_ context.Context, c *app.RequestContext) {
 
 // replicatedHeartbeat renews a peer's heartbeats; an instance this node
 // lacks (or whose lease expired) is registered from the whole instance the
-// peer sends.
+// peer sends, unless it was unregistered here within the tombstone window
+// (a heartbeat the peer sent before that unregister must not undo it).
 func (s *Server) replicatedHeartbeat(_ context.Context, c *app.RequestContext) {
 	s.serveReplicated(c, func(insts []*core.Instance, failed []core.FailedInstance) []core.FailedInstance {
 		failed = s.reg.Heartbeat(insts, failed)
 		n := 0
 		var missing []*core.Instance
 		for _, f := range failed {
-			if errors.Is(f.Err, core.ErrNotFound) {
+			if errors.Is(f.Err, core.ErrNotFound) && (s.tombstones == nil || !s.tombstones.Recent(f.Instance)) {
 				missing = append(missing, f.Instance)
 			} else {
 				failed[n] = f
@@ -145,8 +156,12 @@ func (s *Server) replicatedHeartbeat(_ context.Context, c *app.RequestContext) {
 }
 
 func (s *Server) replicatedUnregister(_ context.Context, c *app.RequestContext) {
+	var tomb core.Applied
+	if s.tombstones != nil {
+		tomb = s.tombstones.Add
+	}
 	s.serveReplicated(c, func(insts []*core.Instance, failed []core.FailedInstance) []core.FailedInstance {
-		return s.reg.Unregister(insts, failed)
+		return s.reg.UnregisterEach(insts, failed, tomb)
 	})
 }
 
@@ -180,6 +195,7 @@ func (s *Server) replicationServices(_ context.Context, c *app.RequestContext) {
 	// answer (hundreds of MB at a million instances) is never held whole,
 	// and netpoll never keeps a reference to a buffer WriteServices reuses.
 	c.Response.Header.SetContentType(contentTypeJSON)
+	c.Response.Header.SetConnectionClose(true) // one copy per connection; a stalled reader's connection ends with it
 	c.Response.HijackWriter(resp.NewChunkedBodyWriter(&c.Response, c.GetWriter()))
 	if err := cluster.WriteServices(flushingWriter{c}, s.reg); err != nil {
 		s.log.Warn("cluster: services stream to a peer ended early", "error", err.Error())

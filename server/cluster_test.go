@@ -221,7 +221,7 @@ func TestClusterStatusEndpoints(t *testing.T) {
 func TestClusterToken(t *testing.T) {
 	nodes := startCluster(t, 2, "s3cret")
 	a, b := nodes[0], nodes[1]
-	for _, auth := range []string{"", "Bearer wrong", "s3cret", "Bearer s3cret2", "bearer s3cret"} {
+	for _, auth := range []string{"", "Bearer wrong", "s3cret", "Bearer s3cret2", "Basic s3cret"} {
 		req, _ := http.NewRequest("POST", b.base+"/api/replication/registry/register.json", strings.NewReader(`{"instances":[`+inst("svc", "forged")+`]}`))
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
@@ -308,5 +308,39 @@ func TestReplicatedHeartbeatRegisters(t *testing.T) {
 	}
 	if code, ec := answer(t, do(s, "GET", "/api/discovery/service.json?serviceId=x", "")); code != 200 || ec != "service-unavailable" {
 		t.Fatalf("discovery on a starting node answered %d %s; want service-unavailable", code, ec)
+	}
+}
+
+// A heartbeat a peer sent before an unregister (it waits in the peer's
+// outbox for up to HeartbeatDelay) must not bring the instance back: here
+// the heartbeat is replicated late on purpose.
+func TestLateReplicatedHeartbeatDoesNotUndoUnregister(t *testing.T) {
+	lns := listeners(t, 2)
+	peers := urlsOf(lns)
+	cc := clusterConfig(peers, "")
+	cc.HeartbeatDelay = 300 * time.Millisecond // heartbeats leave A late
+	a := startNode(t, lns[0], cc)
+	b := startNode(t, lns[1], cc)
+	for _, n := range []*testNode{a, b} {
+		waitFor(t, func() bool { return n.s.status() == cluster.StatusUp }, n.base+" up")
+	}
+	var body []string
+	for i := range 10 {
+		body = append(body, inst("zomb", "z"+strconv.Itoa(i)))
+	}
+	httpDo(t, "POST", a.base+"/api/registry/register.json", `{"instances":[`+strings.Join(body, ",")+`]}`)
+	waitFor(t, func() bool { return len(b.instanceIDs(t, "zomb")) == 10 }, "the instances on b")
+	for i := range 10 {
+		key := `{"instances":[{"regionId":"sha","serviceId":"zomb","instanceId":"z` + strconv.Itoa(i) + `"}]}`
+		httpDo(t, "POST", a.base+"/api/registry/heartbeat.json", key)  // waits in a's outbox
+		httpDo(t, "POST", b.base+"/api/registry/unregister.json", key) // at once
+	}
+	sent := a.s.cluster.Stats()[0].Batches
+	waitFor(t, func() bool { return a.s.cluster.Stats()[0].Batches > sent }, "a's late heartbeats delivered to b")
+	time.Sleep(100 * time.Millisecond)
+	for _, n := range []*testNode{a, b} {
+		if ids := n.instanceIDs(t, "zomb"); len(ids) != 0 {
+			t.Fatalf("%s shows %v after every instance was unregistered; a late heartbeat brought them back", n.base, ids)
+		}
 	}
 }

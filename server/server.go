@@ -187,6 +187,7 @@ type Server struct {
 	ownMgmt       func() // closes a management plane New made itself
 	closeMgmt     sync.Once
 	replicatedIn  atomic.Int64                // instances received from peers
+	tombstones    *cluster.Tombstones         // recent unregisters; nil on a single node
 	clusterErr    error                       // a cluster that could not be built; Run returns it
 	replicate     [numReplicated]core.Applied // hands client operations to the cluster; nil entries on one node
 	panics        atomic.Int64
