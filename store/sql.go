@@ -43,6 +43,10 @@ type dialect struct {
 	locker     func() (lock.SessionLocker, error) // nil: no migration lock
 	dollar     bool                               // placeholders $1.. instead of ?
 	notify     bool                               // pg_notify on commit
+	// check, when set, runs before every update: SQLite's makes sure the
+	// file at the path is still the one open (a deleted or replaced file
+	// would take writes that no restart sees).
+	check func() error
 }
 
 // notifyChannel is the PostgreSQL channel an Update notifies on commit.
@@ -113,6 +117,11 @@ func (s *SQL) q(query string) string {
 
 // Update implements Store.
 func (s *SQL) Update(ctx context.Context, fn func(tx *Tx) error) (int64, error) {
+	if s.dialect.check != nil {
+		if err := s.dialect.check(); err != nil {
+			return 0, unavailable("write", err)
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, unavailable("begin a transaction", err)

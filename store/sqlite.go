@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -47,10 +48,30 @@ func OpenSQLite(ctx context.Context, path string, cfg Config) (*SQL, error) {
 	if err != nil {
 		panic("BUG: embedded sqlite migrations missing: " + err.Error())
 	}
-	s, err := openSQL(ctx, db, &dialect{name: "sqlite", goose: goose.DialectSQLite3, migrations: migrations}, cfg)
+	d := &dialect{name: "sqlite", goose: goose.DialectSQLite3, migrations: migrations}
+	s, err := openSQL(ctx, db, d, cfg)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot open sqlite %s: %w", path, err)
 	}
+	opened, err := os.Stat(path)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("cannot open sqlite %s: %w", path, err)
+	}
+	d.check = func() error { return sameFile(path, opened) }
 	return s, nil
+}
+
+// errFileGone: the SQLite file at the store's path was deleted or replaced
+// while the store had it open.
+var errFileGone = errors.New("the database file was deleted or replaced")
+
+// sameFile reports errFileGone unless the file at path is opened.
+func sameFile(path string, opened os.FileInfo) error {
+	now, err := os.Stat(path)
+	if err != nil || !os.SameFile(now, opened) {
+		return fmt.Errorf("%w: %s", errFileGone, path)
+	}
+	return nil
 }

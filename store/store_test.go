@@ -519,3 +519,28 @@ func TestSQLiteConcurrentFirstOpen(t *testing.T) {
 		}
 	}
 }
+
+// A SQLite file deleted under a running store: an update answers
+// ErrUnavailable (the write would go to a file no restart sees) instead of
+// succeeding and being lost.
+func TestSQLiteFileDeleted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gone.db")
+	st, err := Open(context.Background(), "sqlite:"+path, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	write := func() error {
+		_, err := st.Update(context.Background(), func(tx *Tx) error { return nil })
+		return err
+	}
+	if err := write(); err != nil {
+		t.Fatalf("an update before the file was deleted: %v", err)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+	if err := write(); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("an update after the file was deleted answered %v; want ErrUnavailable", err)
+	}
+}
