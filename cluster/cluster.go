@@ -135,49 +135,61 @@ func (c *Cluster) peerList() []*peer {
 	return append([]*peer(nil), c.peers...)
 }
 
-// expand resolves the configured peers into one URL per node.
+// expand resolves the configured peers into one URL per node. Two names of
+// one node (localhost and 127.0.0.1, say) are one peer: entries are told
+// apart by the address they resolve to, and the first name is kept.
 func (c *Cluster) expand() []string {
 	var urls []string
-	add := func(u string) {
-		if u != c.cfg.Self && !contains(urls, u) {
+	seen := map[string]bool{c.cfg.Self: true}
+	if self, err := url.Parse(c.cfg.Self); err == nil && net.ParseIP(self.Hostname()) == nil {
+		if addrs, err := c.cfg.Resolve(self.Hostname()); err == nil && len(addrs) == 1 {
+			seen[withHost(self, addrs[0])] = true
+		}
+	}
+	add := func(u, canonical string) {
+		if !seen[u] && !seen[canonical] {
+			seen[u], seen[canonical] = true, true
 			urls = append(urls, u)
 		}
 	}
 	for _, raw := range c.cfg.Peers {
 		u, _ := url.Parse(raw)
-		host, port := u.Hostname(), u.Port()
+		host := u.Hostname()
 		if net.ParseIP(host) != nil {
-			add(raw)
+			add(raw, raw)
 			continue
 		}
 		addrs, err := c.cfg.Resolve(host)
 		if err != nil || len(addrs) == 0 {
-			add(raw) // not resolvable now: kept by name, polled as unknown
+			add(raw, raw) // not resolvable now: kept by name, polled as unknown
 			continue
 		}
 		sort.Strings(addrs)
-		withAddr := func(a string) string {
-			v := *u
-			v.Host = a
-			if port != "" {
-				v.Host = net.JoinHostPort(a, port)
-			} else if net.ParseIP(a).To4() == nil {
-				v.Host = "[" + a + "]"
-			}
-			s, _ := normalizeURL(v.String())
-			return s
-		}
 		if len(addrs) == 1 {
-			if withAddr(addrs[0]) != c.cfg.Self {
-				add(raw) // one node: keep its name (TLS, readability)
-			}
+			add(raw, withHost(u, addrs[0])) // one node: keep its name (TLS, readability)
 			continue
 		}
 		for _, a := range addrs {
-			add(withAddr(a))
+			au := withHost(u, a)
+			add(au, au)
 		}
 	}
 	return urls
+}
+
+// withHost is u with its host replaced by the address a (port kept),
+// normalized.
+func withHost(u *url.URL, a string) string {
+	v := *u
+	if port := u.Port(); port != "" {
+		v.Host = net.JoinHostPort(a, port)
+	} else if net.ParseIP(a).To4() == nil {
+		v.Host = "[" + a + "]"
+	} else {
+		v.Host = a
+	}
+	s, _ := normalizeURL(v.String())
+	return s
 }
 
 // setPeers makes urls the peers, keeping the state of those that stay.

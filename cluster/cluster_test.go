@@ -405,3 +405,27 @@ func FuzzReadServices(f *testing.F) {
 		}
 	})
 }
+
+// One node named twice (a name and its address) is one peer, and this
+// node's own address under another name is not a peer.
+func TestExpandDeduplicatesNames(t *testing.T) {
+	resolve := func(h string) ([]string, error) {
+		switch h {
+		case "localhost", "me":
+			return []string{"127.0.0.1"}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	c, err := New(newRegistry(t), Config{Self: "http://me:19005", Logger: quiet(), Resolve: resolve,
+		Peers: []string{"http://127.0.0.1:19005", "http://localhost:19005/", "http://localhost:19001", "http://127.0.0.1:19001", "HTTP://127.0.0.1:19001/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Peers() {
+		got = append(got, p.URL)
+	}
+	if !slices.Equal(got, []string{"http://localhost:19001"}) || c.NodeCount() != 2 {
+		t.Fatalf("unexpected peers %v (%d nodes); want http://localhost:19001 only, 2 nodes", got, c.NodeCount())
+	}
+}
