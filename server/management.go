@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	stdjson "encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -98,15 +98,43 @@ type tokenOf struct {
 	Token string `json:"token"`
 }
 
+// headerAuthorized reports whether the request carries the admin token
+// (or, with none configured, comes from loopback) without its body: the
+// body is then not read before the request is refused or let through.
+func (s *Server) headerAuthorized(c *app.RequestContext) bool {
+	if s.cfg.AdminToken == "" {
+		ip := remoteIP(c)
+		return ip != nil && ip.IsLoopback()
+	}
+	h := c.Request.Header.Peek("Authorization")
+	return len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") &&
+		subtle.ConstantTimeCompare(h[7:], []byte(s.cfg.AdminToken)) == 1
+}
+
+// authorize checks a mutation: by its header when it has one, else by the
+// body's token (decoded for that alone).
+func (s *Server) authorize(c *app.RequestContext) bool {
+	if s.headerAuthorized(c) {
+		return true
+	}
+	var tok tokenOf
+	if s.cfg.AdminToken != "" && len(c.Request.Header.Peek("Authorization")) == 0 && !c.IsGet() {
+		if b, release, aerr := s.body(c); aerr == nil { // a body that cannot be read carries no token
+			json.Unmarshal(b, &tok)
+			release()
+		}
+	}
+	return s.allowMutation(c, tok.Token)
+}
+
 // mutation is a management mutation decoding its body into a *Req.
 func mutation[Req any](s *Server, apply func(ctx context.Context, req *Req) error) app.HandlerFunc {
 	return func(ctx context.Context, c *app.RequestContext) {
-		var req Req
-		var tok tokenOf
-		if !s.mgmtBody(c, &req) || !s.mgmtBody(c, &tok) {
+		if !s.authorize(c) || s.refuseUnlessServing(c) {
 			return
 		}
-		if !s.allowMutation(c, tok.Token) || s.refuseUnlessServing(c) {
+		var req Req
+		if !s.mgmtBody(c, &req) {
 			return
 		}
 		if err := apply(ctx, &req); err != nil {
@@ -121,12 +149,12 @@ func mutation[Req any](s *Server, apply func(ctx context.Context, req *Req) erro
 // (operatorId, token, operation, reason, extensions) beside its own.
 func mutationWithAudit[Req any](s *Server, apply func(ctx context.Context, req *Req, a *management.Audit) error) app.HandlerFunc {
 	return func(ctx context.Context, c *app.RequestContext) {
+		if !s.authorize(c) || s.refuseUnlessServing(c) {
+			return
+		}
 		var req Req
 		var audit management.Audit
 		if !s.mgmtBody(c, &req) || !s.mgmtBody(c, &audit) {
-			return
-		}
-		if !s.allowMutation(c, audit.Token) || s.refuseUnlessServing(c) {
 			return
 		}
 		if err := apply(ctx, &req, &audit); err != nil {
@@ -397,11 +425,15 @@ func (s *Server) managementRoutes(e *route.Engine) {
 		if !ok {
 			panic("BUG: no log kind " + kind)
 		}
-		routes = append(routes, route{"log/" + kind, read(s, func(c *app.RequestContext, r *map[string]any) (map[string]any, error) {
+		routes = append(routes, route{"log/" + kind, read(s, func(c *app.RequestContext, r *map[string]stdjson.RawMessage) (map[string]any, error) {
 			filters := map[string]string{}
-			for key, v := range *r {
-				if v != nil {
-					filters[key] = fmt.Sprint(v)
+			for key, raw := range *r {
+				var str string
+				switch {
+				case stdjson.Unmarshal(raw, &str) == nil:
+					filters[key] = str
+				case string(raw) != "null":
+					filters[key] = string(raw) // a number or a boolean, as written
 				}
 			}
 			if c.IsGet() {

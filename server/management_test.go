@@ -251,3 +251,31 @@ func TestManagementManyPullOutsSQLite(t *testing.T) {
 		}
 	}
 }
+
+// A mutation with a wrong Authorization header is refused before its body
+// is read (a gzip bomb gets 403, not 413); log filters match numbers as
+// written.
+func TestManagementAuthBeforeBodyAndNumericFilters(t *testing.T) {
+	s := newTestServer(t, Config{AdminToken: adminToken})
+	bomb := gzipped(`{"token":"x",` + strings.Repeat(" ", 40<<20) + `"a":1}`)
+	r := mgmt(s, "operate-instance", bomb, ut.Header{Key: "Authorization", Value: "Bearer nope"}, ut.Header{Key: "Content-Encoding", Value: "gzip"})
+	if code, ec := answer(t, r); code != 403 || ec != "no-permission" {
+		t.Fatalf("a bomb with a wrong token answered %d %s; want 403 no-permission before reading it", code, ec)
+	}
+	if code, ec := answer(t, mgmt(s, "operate-instance", `not json`, ut.Header{Key: "X-None", Value: "1"})); code != 403 || ec != "no-permission" {
+		t.Fatalf("a malformed body without a token answered %d %s; want 403", code, ec)
+	}
+	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`]}`)
+	mgmt(s, "operate-instance", strings.Replace(pullOutA1, "%s", "false", 1))
+	var l struct{ Logs []map[string]any }
+	stdjson.Unmarshal([]byte(mgmt(s, "log/instance-operation-logs", `{}`).body), &l)
+	if len(l.Logs) != 1 {
+		t.Fatalf("unexpected logs %v", l.Logs)
+	}
+	created, _ := stdjson.Marshal(l.Logs[0]["createTime"])
+	var byNumber struct{ Logs []any }
+	stdjson.Unmarshal([]byte(mgmt(s, "log/instance-operation-logs", `{"createTime":`+string(created)+`,"complete":false}`).body), &byNumber)
+	if len(byNumber.Logs) != 1 {
+		t.Fatalf("filtering by createTime %s (a number) and complete false matched %d rows; want 1", created, len(byNumber.Logs))
+	}
+}
