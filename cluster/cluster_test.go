@@ -245,21 +245,28 @@ func TestReplicationRetries(t *testing.T) {
 		return 200, "success"
 	})
 	permanent := newFakePeer(t, func(int) (int, string) { return 400, "bad-request" })
-	c := startCluster(t, reg, Config{Peers: []string{transient.srv.URL, permanent.srv.URL}, FlushDelay: time.Millisecond})
+	c := startCluster(t, reg, Config{Peers: []string{transient.srv.URL, permanent.srv.URL}, FlushDelay: 20 * time.Millisecond})
 	c.Replicate(OpRegister, rec)
 	waitFor(t, func() bool { return c.Stats()[0].Batches == 1 }, "the batch delivered after two retries")
 	waitFor(t, func() bool { return c.Stats()[1].Failures == 1 }, "the refused batch dropped")
 	if st := c.Stats(); st[0].Retries != 2 || st[0].Failures != 0 || len(permanent.requests()) != 1 {
 		t.Fatalf("unexpected stats %+v / %+v, %d attempts at the refusing peer", st[0], st[1], len(permanent.requests()))
 	}
-	// A large batch is gzipped.
+	// A large batch is gzipped: each instance alone is over a quarter of
+	// the threshold, so however the dispatcher cuts them, batches of
+	// several are gzipped.
 	var many []*core.Instance
-	for i := range 300 {
-		many = append(many, instance("big", "i"+strconv.Itoa(i)))
+	for i := range 40 {
+		in := instance("big", "i"+strconv.Itoa(i))
+		in.Metadata = map[string]string{"pad": strings.Repeat("x", gzipThreshold/3)}
+		many = append(many, in)
 	}
 	reg.RegisterEach(many, nil, func(r *core.Record) { c.Replicate(OpRegister, r) })
-	waitFor(t, func() bool { return c.Stats()[0].Instances == 301 }, "the large batch delivered")
-	if transient.gzipped == 0 {
+	waitFor(t, func() bool { return c.Stats()[0].Instances == 41 }, "the large batch delivered")
+	transient.mu.Lock()
+	gzipped := transient.gzipped
+	transient.mu.Unlock()
+	if gzipped == 0 {
 		t.Fatal("a batch over the gzip threshold was sent plain")
 	}
 }
