@@ -350,8 +350,8 @@ func TestStatusLimitsApart(t *testing.T) {
 			limited++
 		}
 	}
-	if limited < 19 || limited > 21 { // a share of 10, plus at most one refill at 0.25/s
-		t.Fatalf("the flooding client was refused %d of 30 config.json reads; want about 20 (its share is 10)", limited)
+	if limited < 14 || limited > 20 { // a share of 10, plus a refill of 0.25/s however slow the machine
+		t.Fatalf("the flooding client was refused %d of 30 config.json reads; want 14-20 (its share is 10)", limited)
 	}
 	for _, path := range []string{"/api/status/node.json", "/api/cluster/up-registry-nodes.json", "/api/cluster/up-discovery-nodes.json", "/api/status/cluster.json"} {
 		if ec := errorCodeOf(t, flooder, base+path); ec != "success" {
