@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -41,6 +42,11 @@ func mgmtError(c *app.RequestContext, err error) {
 	}
 }
 
+// maxManagementBody caps a management request body, raw and inflated:
+// management entities are small, and what a mutation stores (ids,
+// extensions, reasons) is kept in the store and the operation log.
+const maxManagementBody = 1 << 20
+
 // mgmtBody decodes a management body (gzip or not; empty allowed) into v.
 // Management keeps strings (store rows, cache), so they are copied: the
 // body is decoded with sonic's copying Unmarshal.
@@ -54,6 +60,10 @@ func (s *Server) mgmtBody(c *app.RequestContext, v any) bool {
 		return false
 	}
 	defer release()
+	if len(b) > maxManagementBody {
+		writeError(c, &apiError{code: 413, msg: fmt.Sprintf("a management body of %d bytes; at most %d", len(b), maxManagementBody)})
+		return false
+	}
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return true
 	}
