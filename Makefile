@@ -123,7 +123,7 @@ bench-record: $(BENCHSTAT) ## the recorded microbenchmarks (-count 10, -cpu 1,2)
 	if [ -n "$(REV)" ]; then src=$$(mktemp -d); trap 'rm -rf $$src' EXIT; c=$$(git rev-parse --short $(REV)); \
 	  git archive $(REV) | tar -x -C $$src; fi; \
 	out=results/bench/$(STAMP)-$$c; mkdir -p results/bench; \
-	{ echo "commit: $$c"; echo "nproc: $$(nproc)"; \
+	{ echo "commit: $$c"; echo "go: $$($(GO) env GOVERSION)"; echo "nproc: $$(nproc)"; \
 	  echo "cpu-model: $$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"; \
 	  echo "loadavg-before: $$(cut -d' ' -f1-3 /proc/loadavg)"; \
 	  cd $$src; \
