@@ -40,6 +40,8 @@ func runLoadtest(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.MaxRate, "max-rate", 200_000, "highest rate -find-max tries")
 	fs.IntVar(&cfg.StepTries, "step-tries", 2, "a -find-max rate fails when this many tries in a row fail")
 	fs.BoolVar(&cfg.Noop, "noop", true, "run the same attack against a no-op Hertz server too")
+	fs.IntVar(&cfg.Refine, "refine", 4, "after -find-max's stepping, bisect this many times between each server's last passing and first failing rate (-1: none)")
+	fs.StringVar(&cfg.PlotDir, "plot-dir", "", "directory for the run's HTML plot (default $TMPDIR/artemis-plots; outside results/)")
 	fs.IntVar(&cfg.Cluster, "cluster", 0, "with -find-max: search a cluster of this many nodes (peers, requests spread over them) beside one node, instead of the no-op twin")
 	fs.BoolVar(&cfg.SeedOnly, "seed-only", false, "seed, report seeding rate, RSS and service.json latency, and stop")
 	fs.BoolVar(&cfg.Keepalive, "keepalive", true, "heartbeat every seeded instance every TTL/3 (not measured)")
