@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -189,20 +190,7 @@ func TestManagementGolden(t *testing.T) {
 func TestManagementManyPullOuts(t *testing.T) {
 	s := newTestServer(t, Config{AdminToken: adminToken})
 	do(s, "POST", "/api/registry/register.json", `{"instances":[`+inst("svc", "a1")+`]}`)
-	for i := range 300 {
-		complete := i%2 == 1
-		body := strings.Replace(pullOutA1, "%s", map[bool]string{false: "false", true: "true"}[complete], 1)
-		if code, ec := answer(t, mgmt(s, "operate-instance", body)); code != 200 || ec != "success" {
-			t.Fatalf("change %d answered %d %s", i, code, ec)
-		}
-		want := ""
-		if complete {
-			want = "a1"
-		}
-		if got := instanceIDsOf(t, s, "svc"); got != want {
-			t.Fatalf("after change %d (pull-in %v) discovery shows %q; want %q", i, complete, got, want)
-		}
-	}
+	pullOutCycles(t, s, 300)
 }
 
 func TestManagementManyPullOutsSQLite(t *testing.T) {
@@ -236,20 +224,7 @@ func TestManagementManyPullOutsSQLite(t *testing.T) {
 			}
 		}
 	}()
-	for i := range 300 {
-		complete := i%2 == 1
-		body := strings.Replace(pullOutA1, "%s", map[bool]string{false: "false", true: "true"}[complete], 1)
-		if code, ec := answer(t, mgmt(s, "operate-instance", body)); code != 200 || ec != "success" {
-			t.Fatalf("change %d answered %d %s", i, code, ec)
-		}
-		want := ""
-		if complete {
-			want = "a1"
-		}
-		if got := instanceIDsOf(t, s, "svc"); got != want {
-			t.Fatalf("after change %d (pull-in %v) discovery shows %q; want %q", i, complete, got, want)
-		}
-	}
+	pullOutCycles(t, s, 300)
 }
 
 // A mutation with a wrong Authorization header is refused before its body
@@ -277,5 +252,24 @@ func TestManagementAuthBeforeBodyAndNumericFilters(t *testing.T) {
 	stdjson.Unmarshal([]byte(mgmt(s, "log/instance-operation-logs", `{"createTime":`+string(created)+`,"complete":false}`).body), &byNumber)
 	if len(byNumber.Logs) != 1 {
 		t.Fatalf("filtering by createTime %s (a number) and complete false matched %d rows; want 1", created, len(byNumber.Logs))
+	}
+}
+
+// pullOutCycles pulls a1 out and in n times, checking discovery after each.
+func pullOutCycles(t *testing.T, s *Server, n int) {
+	t.Helper()
+	for i := range n {
+		complete := i%2 == 1
+		body := strings.Replace(pullOutA1, "%s", strconv.FormatBool(complete), 1)
+		if code, ec := answer(t, mgmt(s, "operate-instance", body)); code != 200 || ec != "success" {
+			t.Fatalf("change %d answered %d %s", i, code, ec)
+		}
+		want := ""
+		if complete {
+			want = "a1"
+		}
+		if got := instanceIDsOf(t, s, "svc"); got != want {
+			t.Fatalf("after change %d (pull-in %v) discovery shows %q; want %q", i, complete, got, want)
+		}
 	}
 }
