@@ -436,3 +436,22 @@ func TestExpandDeduplicatesNames(t *testing.T) {
 		t.Fatalf("unexpected peers %v (%d nodes); want http://localhost:19001 only, 2 nodes", got, c.NodeCount())
 	}
 }
+
+func TestPeerTarget(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		st   PeerStatus
+		want bool
+	}{
+		{PeerStatus{Status: StatusUp, LastSeen: now}, true},
+		{PeerStatus{Status: StatusStarting, LastSeen: now}, true},
+		{PeerStatus{Status: StatusDown, LastSeen: now}, false},
+		{PeerStatus{Status: StatusUnknown}, true}, // never reached: the first poll may have come too early
+		{PeerStatus{Status: StatusUnknown, LastSeen: now.Add(-time.Second)}, true},
+		{PeerStatus{Status: StatusUnknown, LastSeen: now.Add(-unknownGrace - time.Second)}, false},
+	} {
+		if got := tc.st.target(now); got != tc.want {
+			t.Errorf("%+v: target %v; want %v", tc.st, got, tc.want)
+		}
+	}
+}

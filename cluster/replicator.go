@@ -32,6 +32,25 @@ var opNames = [numOps]string{"register", "heartbeat", "unregister"}
 // String names the operation.
 func (op Op) String() string { return opNames[op] }
 
+// unknownGrace is how long a peer that stopped answering its status polls
+// is still sent batches (its queue and retries absorb a blip); a peer never
+// reached yet is sent them too, so that the first second of a cluster (the
+// first poll may come before a peer listens) loses nothing.
+const unknownGrace = 10 * time.Second
+
+// target reports whether batches go to the peer: up or starting, or
+// unknown but never reached or seen within unknownGrace. A peer that said
+// it is down (shutting down) is not.
+func (st PeerStatus) target(now time.Time) bool {
+	switch st.Status {
+	case StatusUp, StatusStarting:
+		return true
+	case StatusUnknown:
+		return st.LastSeen.IsZero() || now.Sub(st.LastSeen) < unknownGrace
+	}
+	return false
+}
+
 // gzipThreshold is the body size above which a batch is sent gzipped.
 const gzipThreshold = 16 << 10
 
@@ -152,8 +171,9 @@ func (c *Cluster) dispatch() {
 // order) and queues each batch to every peer that is up or starting.
 func (c *Cluster) send(items []item, since time.Time) {
 	var targets []*peer
+	now := time.Now()
 	for _, p := range c.peerList() {
-		if st := p.status().Status; st == StatusUp || st == StatusStarting {
+		if p.status().target(now) {
 			targets = append(targets, p)
 		} else {
 			p.skipped.Add(int64(len(items)))
