@@ -50,3 +50,31 @@ func TestUnfollowedChangeIsNotEncoded(t *testing.T) {
 		t.Fatalf("a followed change was not framed (0 allocations): the gate above proves nothing")
 	}
 }
+
+// TestCachedAnswerDoesNotAllocate: a service.json read that finds its
+// answer cached (GET, through the handler) allocates nothing, and neither
+// does the cache's hit path alone.
+func TestCachedAnswerDoesNotAllocate(t *testing.T) {
+	s := newTestServer(t, Config{RateLimits: &RateLimits{}})
+	if failed := s.reg.Register([]*core.Instance{{RegionID: "SHA", ServiceID: "svc", InstanceID: "i1", URL: "http://x"}}, nil); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	snap := s.reg.Service("svc")
+	if s.answers.answer(answerService, snap) == nil {
+		t.Fatal("the answer was not cached")
+	}
+	if n := testing.AllocsPerRun(1000, func() { s.answers.answer(answerService, snap) }); n != 0 {
+		t.Fatalf("unexpected allocations per cache hit; got %v; want 0", n)
+	}
+	c := app.NewContext(0)
+	c.Request.Header.SetMethod("GET")
+	c.Request.SetRequestURI("/api/discovery/service.json?serviceId=svc")
+	ctx := context.Background()
+	hits := s.answers.hits.Load()
+	if n := testing.AllocsPerRun(1000, func() { s.service(ctx, c) }); n != 0 {
+		t.Fatalf("unexpected allocations per cached service.json; got %v; want 0", n)
+	}
+	if s.answers.hits.Load()-hits < 1000 || string(c.Response.Body()) != string(appendAnswer(nil, answerService, snap)) {
+		t.Fatalf("the gate did not read the cached answer: %q", c.Response.Body())
+	}
+}

@@ -13,8 +13,11 @@ import (
 	"github.com/artemis-go/artemis/core"
 )
 
-// Discovery endpoints (contract section 4). Services are written straight
-// from their snapshots' pre-encoded JSON into the response buffer.
+// Discovery endpoints (contract section 4). service.json, and lookup.json
+// naming one service, answer a registered service with its answer cached
+// for the current snapshot (answers.go), set as the response body without
+// copying; other answers, and answers the cache does not take, are written
+// from the snapshots' pre-encoded JSON into the pooled response buffer.
 
 const okStatusJSON = `{"status":"success","errorCode":"success","message":""}`
 
@@ -27,7 +30,12 @@ var (
 // appendService appends the Service object of id: its snapshot, or an empty
 // service when none of its instances is registered.
 func (s *Server) appendService(dst []byte, id string) []byte {
-	if snap := s.reg.Service(id); snap != nil {
+	return s.appendServiceOf(dst, id, s.reg.Service(id))
+}
+
+// appendServiceOf is appendService given id's snapshot (nil: none).
+func (s *Server) appendServiceOf(dst []byte, id string, snap *core.Snapshot) []byte {
+	if snap != nil {
 		return snap.AppendJSON(slices.Grow(dst, snap.Size()+64))
 	}
 	if s.mgmt != nil { // no instance registered: logical instances and route rules may still attach
@@ -58,9 +66,14 @@ func (s *Server) service(_ context.Context, c *app.RequestContext) {
 		writeJSON(c, 200, statusOnly{failStatus(codeBadRequest, "serviceId is blank")})
 		return
 	}
+	snap := s.reg.Service(id)
+	if snap != nil {
+		s.writeAnswer(c, answerService, snap)
+		return
+	}
 	buf := bodyBuffer(c)
 	*buf = append(*buf, serviceHead...)
-	*buf = s.appendService(*buf, id)
+	*buf = s.appendServiceOf(*buf, id, nil)
 	*buf = append(*buf, '}')
 }
 
@@ -78,9 +91,15 @@ func (s *Server) lookup(_ context.Context, c *app.RequestContext) {
 		writeError(c, &apiError{code: 413, msg: fmt.Sprintf("%d discoveryConfigs in one lookup; at most %d", n, s.cfg.MaxLookupServices)})
 		return
 	}
+	ids := uniqueServiceIDs(req.DiscoveryConfigs)
+	if len(ids) == 1 {
+		if snap := s.reg.Service(ids[0]); snap != nil {
+			s.writeAnswer(c, answerLookup, snap)
+			return
+		}
+	}
 	buf := bodyBuffer(c)
 	*buf = append(*buf, servicesHead...)
-	ids := uniqueServiceIDs(req.DiscoveryConfigs)
 	for i, id := range ids {
 		if i > 0 {
 			*buf = append(*buf, ',')
@@ -88,6 +107,19 @@ func (s *Server) lookup(_ context.Context, c *app.RequestContext) {
 		*buf = s.appendService(*buf, id)
 	}
 	*buf = append(*buf, ']', '}')
+}
+
+// writeAnswer answers with snap wrapped as kind: the cached body, set
+// without copying, or a copy into the response buffer when the cache does
+// not take it.
+func (s *Server) writeAnswer(c *app.RequestContext, kind int, snap *core.Snapshot) {
+	if body := s.answers.answer(kind, snap); body != nil {
+		c.Response.Header.SetContentType(contentTypeJSON)
+		c.Response.SetBodyRaw(body)
+		return
+	}
+	buf := bodyBuffer(c)
+	*buf = appendAnswer(slices.Grow(*buf, answerSize(kind, snap)), kind, snap)
 }
 
 // uniqueServiceIDs lists the service ids of a lookup in the order of their

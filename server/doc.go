@@ -6,7 +6,12 @@
 // call the core registry, and map core
 // errors to wire error codes in one place (errorCode). Discovery answers are
 // written straight from the core's pre-encoded snapshots into Hertz's pooled
-// response buffer, so serving a service copies bytes and encodes nothing.
+// response buffer, so serving a service copies bytes and encodes nothing;
+// service.json (and lookup.json of one service) does not even copy: the
+// answer cache (answers.go) keeps each service's encoded answer for its
+// current snapshot, bounded in bytes (Config.ResponseCacheBytes), and hands
+// it to Hertz as the body itself (Response.SetBodyRaw), which netpoll links
+// into its write buffer.
 //
 // Every limit a client can run into (connections, request time, body and
 // inflated bytes, ids per request, subscriptions, rate limits) is a Config

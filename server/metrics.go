@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"runtime/debug"
 	"time"
 
 	"github.com/cloudwego/hertz/pkg/app"
@@ -268,6 +269,24 @@ var limitMetrics = []limitMetric{
 		func(s *Server) float64 { return float64(s.hub.subCount.Load()) }),
 	newLimitMetric("artemis_ws_subscription_bytes", "Bytes held for subscriptions (ids and bookkeeping); bounded by push.maxSubscriptionBytes.",
 		prometheus.GaugeValue, func(s *Server) float64 { return float64(s.hub.subBytes.Load()) }),
+	newLimitMetric("artemis_response_cache_limit_bytes", "Bound of the answer cache (server.responseCacheBytes; 0: off).", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Limit) }),
+	newLimitMetric("artemis_response_cache_bytes", "Bytes the answer cache holds (encoded service.json and one-service lookup.json answers, plus bookkeeping).", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Bytes) }),
+	newLimitMetric("artemis_response_cache_entries", "Answers the answer cache holds.", prometheus.GaugeValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Entries) }),
+	newLimitMetric("artemis_response_cache_hits_total", "Answers served from the answer cache, without copying.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Hits) }),
+	newLimitMetric("artemis_response_cache_misses_total", "Answers not in the answer cache for their service's current snapshot (then built and cached, or refused).", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Misses) }),
+	newLimitMetric("artemis_response_cache_refused_total", "Misses answered by copying: an answer over an eighth of the limit, or no room left to take this second.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Refused) }),
+	newLimitMetric("artemis_response_cache_evicted_total", "Cached answers evicted to make room for another service's.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Evicted) }),
+	newLimitMetric("artemis_response_cache_stale_total", "Cached answers dropped because their service changed.", prometheus.CounterValue,
+		func(s *Server) float64 { return float64(s.answers.stats().Stale) }),
+	newLimitMetric("artemis_memory_limit_bytes", "The Go runtime's soft memory limit (GOMEMLIMIT or runtime.memoryLimit; 9.22e18: none).", prometheus.GaugeValue,
+		func(*Server) float64 { return float64(debug.SetMemoryLimit(-1)) }),
 	newLimitMetric("artemis_ws_subscriptions_refused_total", "Subscriptions refused (session closed with 1008): too many, id too long, or the node's budget spent.",
 		prometheus.CounterValue, func(s *Server) float64 { return float64(s.hub.subRefused.Load()) }),
 }

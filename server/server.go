@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,12 @@ type Config struct {
 	// (Authorization: Bearer T, or the body's token); when empty, only
 	// loopback clients may mutate.
 	AdminToken string
+	// ResponseCacheBytes bounds the answer cache (answers.go): the encoded
+	// service.json answer of a service (and the lookup.json answer naming
+	// it alone), built once per snapshot and then served without copying.
+	// Zero takes 64 MiB, or a sixteenth of the Go memory limit
+	// (debug.SetMemoryLimit) when that is less; negative turns it off.
+	ResponseCacheBytes int
 }
 
 func (c Config) withDefaults() Config {
@@ -166,7 +173,17 @@ func (c Config) withDefaults() Config {
 		rl := DefaultRateLimits
 		c.RateLimits = &rl
 	}
+	if c.ResponseCacheBytes == 0 {
+		c.ResponseCacheBytes = DefaultResponseCacheBytes()
+	}
 	return c
+}
+
+// DefaultResponseCacheBytes is the answer cache's limit when
+// Config.ResponseCacheBytes is zero: 64 MiB, or a sixteenth of the Go
+// memory limit in force now when that is less.
+func DefaultResponseCacheBytes() int {
+	return int(min(defaultResponseCacheBytes, debug.SetMemoryLimit(-1)/16))
 }
 
 // quietHertz sets Hertz's global log level once: setting it while another
@@ -199,6 +216,7 @@ type Server struct {
 	hub           *hub
 	inflating     *inflateBudget
 	conns         *connTracker
+	answers       *answerCache // nil when off
 }
 
 // New returns a server for reg; Run starts it.
@@ -213,6 +231,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 	}
 	s.conns = newConnTracker(cfg.MaxConnections, cfg.RequestReadTimeout, min(connSweep, cfg.RequestReadTimeout/4))
 	s.errLog = newRateLimitedLog(cfg.Logger)
+	s.answers = newAnswerCache(int64(cfg.ResponseCacheBytes), time.Now)
 	s.metrics = newMetrics(s)
 	s.hub = newHub(reg, cfg.Push, s.metrics.pushLatency.Observe)
 	s.node = nodeStatus{
