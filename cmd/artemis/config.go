@@ -34,6 +34,7 @@ type serverConfig struct {
 	Limits   server.RateLimits
 	Store    storeConfig
 	Log      logConfig
+	Runtime  runtimeConfig
 	// sources records where each key's value came from.
 	sources map[string]string
 }
@@ -41,6 +42,11 @@ type serverConfig struct {
 // storeConfig is where management state is kept.
 type storeConfig struct {
 	DSN string // sqlite:PATH, postgres://..., or memory
+}
+
+// runtimeConfig configures the Go runtime.
+type runtimeConfig struct {
+	MemoryLimit string // auto, off, N% or a size; see memlimit.go
 }
 
 type logConfig struct {
@@ -75,6 +81,7 @@ func (c *serverConfig) settings() []setting {
 	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
+	c.Runtime = runtimeConfig{MemoryLimit: memoryLimitAuto}
 	c.Store = storeConfig{DSN: "sqlite:artemis-data/artemis.db"}
 	sp := &rc.SelfPreservation
 	spEnabled := true
@@ -94,6 +101,8 @@ func (c *serverConfig) settings() []setting {
 		{"server.idleTimeout", "idle-timeout", "keep-alive idle timeout", "IdleTimeout", (*durationValue)(&sc.IdleTimeout)},
 		{"server.pprof", "pprof", "serve /debug/pprof/ (loopback clients only) with mutex and block profiling", "Pprof", (*boolValue)(&sc.Pprof)},
 		{"server.pprofRemote", "pprof-remote", "let non-loopback clients read /debug/pprof/ too", "PprofRemote", (*boolValue)(&sc.PprofRemote)},
+		{"server.responseCacheBytes", "response-cache-bytes", "bytes of encoded service.json (and one-service lookup.json) answers kept to be sent without copying (0: 64 MiB, or 1/16 of the memory limit when less; -1: off)", "ResponseCacheBytes", (*intValue)(&sc.ResponseCacheBytes)},
+		{"runtime.memoryLimit", "memory-limit", "Go memory limit the collector paces itself against: auto (85% of the cgroup's memory limit, else of the machine's memory), a share (90%), a size (1536MiB, 2GiB) or off; GOMEMLIMIT, when set, wins", "", (*stringValue)(&c.Runtime.MemoryLimit)},
 		{"registry.region", "region", "region of this node; instances of other regions are refused", "Region", (*stringValue)(&rc.Region)},
 		{"registry.zone", "zone", "zone of this node", "Zone", (*stringValue)(&rc.Zone)},
 		{"registry.leaseTtl", "lease-ttl", "lease time-to-live without a heartbeat", "LeaseTTL", (*durationValue)(&rc.LeaseTTL)},
@@ -370,6 +379,10 @@ func (c *serverConfig) validate(table []setting) error {
 		{"push.sessionLifetime", c.Server.Push.SessionLifetime < time.Second, "must be at least 1s"},
 		{"log.level", !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "must be debug, info, warn or error"},
 		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
+		{"server.responseCacheBytes", c.Server.ResponseCacheBytes < -1, "must be -1 (off), 0 (the default) or a size in bytes"},
+	}
+	if _, err := parseMemoryLimit(c.Runtime.MemoryLimit); err != nil {
+		return fmt.Errorf("invalid configuration: runtime.memoryLimit: %w", err)
 	}
 	for op, l := range map[string]server.Limit{"register": c.Limits.Register, "heartbeat": c.Limits.Heartbeat,
 		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status, "cluster": c.Limits.Cluster, "management": c.Limits.Management} {
@@ -434,7 +447,7 @@ func (c *serverConfig) printYAML(w io.Writer) error {
 func (c *serverConfig) settingsView() []setting {
 	view := &serverConfig{}
 	table := view.settings()
-	view.Registry, view.Server, view.Limits, view.Log, view.Store = c.Registry, c.Server, c.Limits, c.Log, c.Store
+	view.Registry, view.Server, view.Limits, view.Log, view.Store, view.Runtime = c.Registry, c.Server, c.Limits, c.Log, c.Store, c.Runtime
 	for i := range table {
 		if table[i].key == "registry.selfPreservation.enabled" {
 			table[i].value = boolText(!c.Registry.SelfPreservation.Disabled)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -39,6 +40,7 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	log := newLogger(cfg.Log, stderr)
+	applyMemoryLimit(log, cfg, os.Getenv, "/")
 	sc := cfg.Server
 	sc.Logger = log
 	limits := cfg.Limits
@@ -89,6 +91,29 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// applyMemoryLimit sets the Go memory limit the configuration and the
+// environment ask for (memlimit.go) and logs it, with the answer cache's
+// limit that follows from it. A limit that cannot be worked out (no
+// /proc/meminfo) leaves the runtime's and is logged as a warning.
+func applyMemoryLimit(log *slog.Logger, cfg *serverConfig, getenv func(string) string, root string) {
+	ml, err := chooseMemoryLimit(cfg.Runtime.MemoryLimit, getenv, root)
+	if err != nil {
+		log.Warn("no memory limit set", "err", err)
+		return
+	}
+	if ml.set {
+		debug.SetMemoryLimit(ml.bytes)
+	} else if src := cfg.sources["runtime.memoryLimit"]; src != "" {
+		log.Warn("runtime.memoryLimit is ignored: GOMEMLIMIT is set", "from", src)
+	}
+	cache := cfg.Server.ResponseCacheBytes
+	if cache == 0 {
+		cache = server.DefaultResponseCacheBytes()
+	}
+	log.Info("memory limit", "limit", formatBytes(debug.SetMemoryLimit(-1)), "bytes", debug.SetMemoryLimit(-1), "source", ml.source,
+		"responseCache", formatBytes(int64(max(cache, 0))))
 }
 
 // redactDSN hides a DSN's password, for logs.
