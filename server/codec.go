@@ -64,22 +64,31 @@ func (s *Server) decode(c *app.RequestContext, v any, allowEmpty bool) (func(), 
 		writeError(c, aerr)
 		return nil, false
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		if allowEmpty {
-			return release, true
-		}
+	if !decodeBody(c, b, v, allowEmpty) {
 		release()
-		writeError(c, &apiError{code: 400, msg: "cannot decode request: " + errEmptyBody.Error()})
-		return nil, false
-	}
-	// UnmarshalFromString over a no-copy view: sonic's Unmarshal would copy
-	// the whole body first. Decoded strings alias b, which lives until release.
-	if err := json.UnmarshalFromString(b2s(b), v); err != nil {
-		release()
-		writeError(c, &apiError{code: 400, msg: "cannot decode request: " + shortError(err)})
 		return nil, false
 	}
 	return release, true
+}
+
+// decodeBody decodes the request body b (already inflated) into v, as
+// decode does; on failure it has answered the request and returns false.
+func decodeBody(c *app.RequestContext, b []byte, v any, allowEmpty bool) bool {
+	if len(bytes.TrimSpace(b)) == 0 {
+		if allowEmpty {
+			return true
+		}
+		writeError(c, &apiError{code: 400, msg: "cannot decode request: " + errEmptyBody.Error()})
+		return false
+	}
+	// UnmarshalFromString over a no-copy view: sonic's Unmarshal would copy
+	// the whole body first. Decoded strings alias b, which lives until the
+	// body's release.
+	if err := json.UnmarshalFromString(b2s(b), v); err != nil {
+		writeError(c, &apiError{code: 400, msg: "cannot decode request: " + shortError(err)})
+		return false
+	}
+	return true
 }
 
 // shortError flattens sonic's multi-line error messages, which quote the
@@ -119,6 +128,15 @@ func writeBytes(c *app.RequestContext, code int, b []byte) {
 	c.SetStatusCode(code)
 	c.Response.Header.SetContentType(contentTypeJSON)
 	c.Response.SetBody(b)
+}
+
+// writeBodyRaw sets b as the JSON response body without copying it: b must
+// never change once written (a package-level answer, or one encoded for
+// this request alone).
+func writeBodyRaw(c *app.RequestContext, code int, b []byte) {
+	c.SetStatusCode(code)
+	c.Response.Header.SetContentType(contentTypeJSON)
+	c.Response.SetBodyRaw(b)
 }
 
 // bodyBuffer returns the response body buffer to append JSON to directly.

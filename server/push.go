@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/artemis-go/artemis/core"
 )
@@ -127,6 +128,8 @@ type hub struct {
 	strikeGap  time.Duration // see session.overflow
 	latency    func(seconds float64)
 	prepare    func(payload []byte) []byte // what a transport writes for a text message
+	okFrame    []byte                      // successBody prepared once (see frame)
+	limitFrame []byte                      // rateLimitedBody prepared once
 	done       chan struct{}
 	stopOnce   sync.Once
 	wg         sync.WaitGroup
@@ -141,10 +144,29 @@ func newHub(reg *core.Registry, cfg PushConfig, latency func(float64)) *hub {
 	if h.cfg.Library == LibraryGorilla {
 		h.prepare = func(b []byte) []byte { return b } // gorilla frames each write itself
 	}
+	h.okFrame, h.limitFrame = h.prepare(successBody), h.prepare(rateLimitedBody)
 	h.wg.Add(2)
 	go h.run(reg.Version()) // taken now: a change made before the goroutine runs is not missed
 	go h.maintain()
 	return h
+}
+
+// frame returns what a transport writes for the answer msg: the frame
+// prepared once for a constant answer (successBody, rateLimitedBody; it is
+// never modified), else msg prepared.
+func (h *hub) frame(msg []byte) []byte {
+	switch {
+	case sameBytes(msg, successBody):
+		return h.okFrame
+	case sameBytes(msg, rateLimitedBody):
+		return h.limitFrame
+	}
+	return h.prepare(msg)
+}
+
+// sameBytes reports whether a and b are the same slice (not merely equal).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 // version returns the version the hub has published up to.

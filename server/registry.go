@@ -98,15 +98,19 @@ func (s *Server) unregister(_ context.Context, c *app.RequestContext) {
 func (s *Server) serveBatch(c *app.RequestContext, op batchOp, applied core.Applied, keysOnly bool) {
 	b := acquireBatch()
 	defer releaseBatch(b)
-	var v any = &b.req
-	if keysOnly {
-		v = &b.keys
-	}
-	release, ok := s.decode(c, v, false)
-	if !ok {
+	body, release, aerr := s.body(c)
+	if aerr != nil {
+		writeError(c, aerr)
 		return
 	}
 	defer release()
+	if keysOnly {
+		if !b.decodeKeys(body) && !decodeBody(c, body, &b.keys, false) {
+			return
+		}
+	} else if !decodeBody(c, body, &b.req, false) {
+		return
+	}
 	if n := max(len(b.req.Instances), len(b.keys.Instances)); n > s.cfg.MaxInstancesPerRequest {
 		writeError(c, &apiError{code: 413, msg: fmt.Sprintf("%d instances in one request; at most %d", n, s.cfg.MaxInstancesPerRequest)})
 		return
@@ -119,7 +123,22 @@ func (s *Server) serveBatch(c *app.RequestContext, op batchOp, applied core.Appl
 			insts = []*core.Instance{nil} // only null entries: not empty, nothing to do
 		}
 	}
-	writeBytes(c, 200, s.applyBatch(insts, b, op, applied, false))
+	// Every answer of applyBatch is a package-level constant or encoded for
+	// this request alone: neither changes once written, so it is not copied.
+	writeBodyRaw(c, 200, s.applyBatch(insts, b, op, applied, false))
+}
+
+// decodeKeys scans a heartbeat or unregister body into b.keys with the
+// specialised scanner (hbscan.go); false when the scanner declined, and
+// b.keys is then empty for the general decoder.
+func (b *batch) decodeKeys(body []byte) bool {
+	keys, ok := scanKeys(body, b.keys.Instances)
+	if !ok {
+		clear(keys)
+		keys = keys[:0]
+	}
+	b.keys.Instances = keys
+	return ok
 }
 
 // applyBatch runs op over decoded instances and returns the encoded answer.

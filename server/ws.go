@@ -59,6 +59,7 @@ type session struct {
 	lastPing time.Time         // owned by the hub's maintenance goroutine
 
 	wmu sync.Mutex // serializes writes on tr
+	one [1][]byte  // the answer answer writes, as writeTexts takes it; guarded by wmu
 
 	// The outgoing queue. A writer goroutine exists only while there is
 	// something to write (an idle session costs no goroutine for writing).
@@ -116,10 +117,13 @@ func (s *Server) onMessage(ss *session, msg []byte) []byte {
 
 // answer writes a heartbeat answer from the reading goroutine (answers
 // are never dropped: a client that does not read them is cut off by the
-// write deadline).
+// write deadline). A constant answer is written pre-framed.
 func (ss *session) answer(msg []byte) bool {
+	frame := ss.h.frame(msg)
 	ss.wmu.Lock()
-	err := ss.tr.writeTexts([][]byte{ss.h.prepare(msg)})
+	ss.one[0] = frame
+	err := ss.tr.writeTexts(ss.one[:])
+	ss.one[0] = nil
 	ss.wmu.Unlock()
 	if err != nil {
 		ss.close(0, "")
@@ -135,8 +139,10 @@ func (s *Server) wsHeartbeat(msg []byte) []byte {
 	}
 	b := acquireBatch()
 	defer releaseBatch(b)
-	if err := json.UnmarshalFromString(b2s(msg), &b.keys); err != nil {
-		return mustMarshal(statusOnly{failStatus(codeBadRequest, "cannot decode message: "+shortError(err))})
+	if !b.decodeKeys(msg) {
+		if err := json.UnmarshalFromString(b2s(msg), &b.keys); err != nil {
+			return mustMarshal(statusOnly{failStatus(codeBadRequest, "cannot decode message: "+shortError(err))})
+		}
 	}
 	if len(b.keys.Instances) > s.cfg.MaxInstancesPerRequest {
 		return mustMarshal(statusOnly{failStatus(codeBadRequest, "too many instances in one message")})
@@ -145,9 +151,9 @@ func (s *Server) wsHeartbeat(msg []byte) []byte {
 	if len(b.keys.Instances) > 0 && len(insts) == 0 {
 		insts = []*core.Instance{nil}
 	}
-	// The answer is written after b is released: copy what aliases it.
-	out := s.applyBatch(insts, b, s.reg.HeartbeatEach, s.replicate[cluster.OpHeartbeat], false)
-	return append([]byte(nil), out...)
+	// The answer is a package-level constant or encoded anew: nothing in
+	// it aliases b or msg, which are reused once this returns.
+	return s.applyBatch(insts, b, s.reg.HeartbeatEach, s.replicate[cluster.OpHeartbeat], false)
 }
 
 // enqueue queues a prepared frame; false when the queue is full.
