@@ -9,16 +9,23 @@ import (
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/app/server"
 	"github.com/cloudwego/hertz/pkg/common/hlog"
+
+	artemis "github.com/artemis-go/artemis/server"
 )
 
 // NoopServer is the framework's own ceiling: a Hertz server (same transport,
-// same options as the registry) whose handlers do nothing but answer (and,
-// for the push scenario, push: noop_push.go).
+// same options as the registry: artemis's server.TransportOptions, but for
+// the registry's own connection tracking and request tracer) whose handlers
+// do nothing but answer (and, for the push scenario, push: noop_push.go).
+// Hertz reads a request's whole body off the connection before any handler
+// runs, so the twin receives every body as the registry does; its
+// heartbeat handler also takes the body, then answers a constant success.
 // Discovery paths answer serviceBytes of canned JSON, so the twin of a read
 // scenario moves as many bytes as the registry does.
 func NoopServer(addr string, serviceBytes int) *server.Hertz {
 	hlog.SetLevel(hlog.LevelWarn)
-	h := server.New(server.WithHostPorts(addr), server.WithDisablePrintRoute(true), server.WithExitWaitTime(0))
+	opts := append(artemis.TransportOptions(artemis.Config{Addr: addr}), server.WithExitWaitTime(0))
+	h := server.New(opts...)
 	ok := []byte(`{"responseStatus":{"status":"success","errorCode":"success","message":""}}`)
 	svc := cannedService(serviceBytes)
 	answer := func(body []byte) app.HandlerFunc {
@@ -39,6 +46,15 @@ func NoopServer(addr string, serviceBytes int) *server.Hertz {
 	push := &noopPush{subs: map[*noopSubscriber]struct{}{}}
 	h.GET("/ws/discovery/instance-change", push.ws)
 	h.POST("/api/registry/register.json", push.change("new"))
+	h.POST("/api/registry/heartbeat.json", func(_ context.Context, c *app.RequestContext) {
+		if len(c.Request.Body()) == 0 {
+			c.SetStatusCode(400)
+			return
+		}
+		c.SetStatusCode(200)
+		c.Response.Header.SetContentType("application/json; charset=utf-8")
+		c.Response.SetBodyRaw(ok)
+	})
 	h.POST("/api/registry/unregister.json", push.change("delete"))
 	for _, p := range []string{"/api/discovery/service.json", "/api/discovery/lookup.json"} {
 		h.GET(p, answer(svc))
