@@ -28,6 +28,9 @@
 #   WS_LIBRARY  server WebSocket library of loadtest-push (gobwas; or gorilla)
 #   SERVER_CPUS / GEN_CPUS  taskset pinning of server and generator
 #             (on 2+ cores: server on core 0, generator on the rest)
+#   PAIRS     registry/no-op pairs of heartbeat-vs-noop (3); DURATION is
+#             10 s per run there unless set on the command line
+#   MIN_RATIO the median ratio heartbeat-vs-noop must meet (0.9; 0: report only)
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -50,6 +53,8 @@ INSTANCES   ?= 100000
 ROUNDS      ?= 6
 SUBSCRIBERS ?= 1000
 WS_LIBRARY  ?= gobwas
+PAIRS       ?= 3
+MIN_RATIO   ?= 0.9
 NPROC       := $(shell nproc 2>/dev/null || echo 1)
 TASKSET     := $(shell command -v taskset 2>/dev/null)
 ifeq ($(shell [ $(NPROC) -ge 2 ] && [ -n "$(TASKSET)" ] && echo yes),yes)
@@ -159,6 +164,21 @@ LOADTEST = $(GEN_PIN) ./bin/artemis loadtest -server-cpus '$(SERVER_CPUS)'
 .PHONY: loadtest
 loadtest: build ## headline run: INSTANCES seeded, SCENARIO at RATE for DURATION s, with its no-op twin; recorded in results/
 	$(LOADTEST) -instances $(INSTANCES) -scenario $(SCENARIO) -rate $(RATE) -duration $(DURATION)s -rounds $(ROUNDS)
+
+# DURATION defaults to 60 for the vegeta targets; this one runs 10 s per run
+# unless DURATION is given on the command line.
+HBVSNOOP_DURATION = $(if $(filter command line,$(origin DURATION)),$(DURATION),10)
+
+.PHONY: heartbeat-vs-noop
+heartbeat-vs-noop: build ## wrk (-t1 -c32, DURATION=10 s a run) of one-instance heartbeats over INSTANCES, registry vs its Hertz no-op twin in PAIRS alternating pairs; report to results/heartbeat-vs-noop/
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+	  else echo "wrk is not installed: install Debian's wrk package (sudo apt-get install -y wrk), then run make heartbeat-vs-noop again"; exit 1; fi; \
+	fi
+	@mkdir -p bin && $(GO) build -o bin/heartbeat-vs-noop ./loadtest/cmd/heartbeat-vs-noop
+	HBVSNOOP_COMMAND='make heartbeat-vs-noop INSTANCES=$(INSTANCES) PAIRS=$(PAIRS) DURATION=$(HBVSNOOP_DURATION)' \
+	  ./bin/heartbeat-vs-noop -bin bin/artemis -instances $(INSTANCES) -conns 32 -threads 1 -duration $(HBVSNOOP_DURATION)s \
+	  -pairs $(PAIRS) -min-ratio $(MIN_RATIO) -server-cpus '$(SERVER_CPUS)' -gen-cpus '$(GEN_CPUS)' -rev $(VERSION)
 
 .PHONY: loadtest-findmax
 loadtest-findmax: build ## -find-max (P99 < 10ms) of SCENARIO on the registry and on the no-op twin; recorded
