@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
@@ -49,6 +50,7 @@ const (
 // WrkConfig configures HeartbeatVsNoop. Zero fields take the defaults named.
 type WrkConfig struct {
 	Binary     string // artemis executable: its server and noop subcommands are started
+	NoopBinary string // the no-op twin's executable, when another (a revision against another's twin)
 	Wrk        string // wrk executable ("wrk" on PATH)
 	ServerCPUs string // taskset -c of both servers (empty: no pinning)
 	GenCPUs    string // taskset -c of wrk (empty: no pinning)
@@ -228,7 +230,10 @@ func HeartbeatVsNoop(ctx context.Context, cfg WrkConfig, progress io.Writer) (_ 
 		Machine: Machine{NProc: onlineCPUs(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0)}}
 	rep.Machine.Hostname, _ = os.Hostname()
 	if v, err := exec.Command(cfg.Binary, "version").Output(); err == nil {
-		rep.Go += ", server " + strings.TrimSpace(string(v))
+		rep.Go += ", registry " + strings.TrimSpace(string(v))
+	}
+	if v, err := exec.Command(cmp.Or(cfg.NoopBinary, cfg.Binary), "version").Output(); err == nil {
+		rep.Go += ", no-op twin " + strings.TrimSpace(string(v))
 	}
 
 	var children []*child
@@ -252,10 +257,12 @@ func HeartbeatVsNoop(ctx context.Context, cfg WrkConfig, progress io.Writer) (_ 
 	if err != nil {
 		return nil, err
 	}
-	noop, err := start("noop")
+	noopBin := cmp.Or(cfg.NoopBinary, cfg.Binary)
+	noop, err := startChild(ctx, noopBin, cfg.ServerCPUs, "noop")
 	if err != nil {
 		return nil, err
 	}
+	children = append(children, noop)
 	logf("registry on %s (pid %d), no-op twin on %s (pid %d), servers pinned to %q, wrk to %q",
 		reg.base, reg.pid(), noop.base, noop.pid(), cfg.ServerCPUs, cfg.GenCPUs)
 	if rep.Seed, err = seedWrk(ctx, reg.base, cfg, progress); err != nil {

@@ -28,6 +28,7 @@ func main() { os.Exit(run()) }
 func run() int {
 	var cfg loadtest.WrkConfig
 	flag.StringVar(&cfg.Binary, "bin", "bin/artemis", "artemis executable (its server and noop subcommands are started)")
+	flag.StringVar(&cfg.NoopBinary, "noop-bin", "", "the no-op twin's artemis executable (default: -bin's)")
 	flag.StringVar(&cfg.Wrk, "wrk", "wrk", "wrk executable")
 	flag.StringVar(&cfg.ServerCPUs, "server-cpus", "", "taskset -c of both servers (empty: no pinning)")
 	flag.StringVar(&cfg.GenCPUs, "gen-cpus", "", "taskset -c of wrk (empty: no pinning)")
