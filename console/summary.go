@@ -91,19 +91,19 @@ func summarize(reg *core.Registry, now int64) *Summary {
 	var visible map[string]struct{} // folded instance ids shown, when discovery hides some
 	reg.Leases(nil, func(id string, leases []core.LeaseInfo) {
 		sc := ServiceCount{ServiceID: id}
-		var shown []*core.Record
+		var shown core.RecordList
 		if snap := reg.Service(id); snap != nil {
 			shown = snap.Records
 		}
 		// Discovery shows every lease unless a filter hides some: only then
 		// is a set of the shown records worth building.
-		all := len(shown) == len(leases)
+		all := shown.Len() == len(leases)
 		if !all {
 			clear(visible)
 			if visible == nil {
-				visible = make(map[string]struct{}, len(shown))
+				visible = make(map[string]struct{}, shown.Len())
 			}
-			for _, r := range shown {
+			for _, r := range shown.All() {
 				visible[core.FoldKey(r.InstanceID())] = struct{}{}
 			}
 		}

@@ -342,14 +342,17 @@ func BenchmarkMemoryPerInstance(b *testing.B) {
 			fixturesMu.Unlock()
 			var perInstance float64
 			for range b.N {
-				perInstance = heapPerInstance(b, n)
+				perInstance = heapPerInstance(b, n, nil)
 			}
 			b.ReportMetric(perInstance, "heap-B/instance")
 		})
 	}
 }
 
-func heapPerInstance(b *testing.B, n int) float64 {
+// heapPerInstance registers n realistic instances in a new registry, builds
+// every snapshot and returns the live heap per instance; with the registry
+// still populated it then calls during (when not nil).
+func heapPerInstance(b *testing.B, n int, during func()) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -372,6 +375,9 @@ func heapPerInstance(b *testing.B, n int) float64 {
 	runtime.ReadMemStats(&after)
 	if got := r.Stats().Instances; got != int64(n) {
 		b.Fatalf("unexpected instance count %d; want %d", got, n)
+	}
+	if during != nil {
+		during()
 	}
 	runtime.KeepAlive(r)
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
@@ -450,4 +456,32 @@ func (m *mutexRegistry) lookup(serviceID string) []byte {
 		Instances []Instance `json:"instances"`
 	}{serviceID, insts})
 	return b
+}
+
+// BenchmarkGCWithInstances reports the wall time of one forced collection
+// (runtime.GC) with n realistic instances registered and every service's
+// snapshot built, as ns/op, beside the live heap per instance. The cost of
+// a collection grows with the objects and pointers it must mark, not with
+// the bytes, so this is what the registry's layout costs every GC cycle.
+// Run it with -cpu 1 and -cpu 2 (GOMAXPROCS): the collector's mark workers
+// are bounded by it.
+func BenchmarkGCWithInstances(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			fixturesMu.Lock()
+			for k, f := range fixtures {
+				f.reg.Close()
+				delete(fixtures, k)
+			}
+			fixturesMu.Unlock()
+			perInstance := heapPerInstance(b, n, func() {
+				b.ResetTimer()
+				for range b.N {
+					runtime.GC()
+				}
+				b.StopTimer()
+			})
+			b.ReportMetric(perInstance, "heap-B/instance")
+		})
+	}
 }

@@ -34,7 +34,7 @@ func (t ChangeType) String() string {
 
 // Change is one entry of the change log: the single stream of registry
 // changes that answers deltas and feeds push and replication.
-// Changes are immutable once published; callers must not modify them.
+// Changes are immutable; callers must not modify them.
 type Change struct {
 	Version int64
 	Type    ChangeType
@@ -47,81 +47,115 @@ type Change struct {
 	// other fields are empty (contract section 2).
 	Record *Record
 
-	enc atomic.Pointer[[]byte]
+	json []byte
 }
 
 // JSON returns the change encoded as an InstanceChange (a reload as
 // {"changeType":"reload","changeTime":...,"instance":{"serviceId":...,
-// "instanceId":"reload"}}). It is encoded once,
-// on first use, and the same bytes are returned to every caller.
-func (c *Change) JSON() []byte {
-	if b := c.enc.Load(); b != nil {
-		return *b
-	}
-	var tmp [1024]byte
-	enc := appendChange(tmp[:0], c)
-	b := make([]byte, len(enc)) // exact size: the log may retain it for long
-	copy(b, enc)
-	if !c.enc.CompareAndSwap(nil, &b) {
-		return *c.enc.Load() // a concurrent first call won: every caller gets the same bytes
-	}
-	return b
-}
+// "instanceId":"reload"}}). It was encoded once, when the change was
+// logged; every reader of the change gets the same bytes.
+func (c *Change) JSON() []byte { return c.json }
 
 // changeEnvelopeMax is the most an InstanceChange adds around its record's
 // JSON (appendChange): the longest type name and an int64 time.
 const changeEnvelopeMax = len(`{"changeType":"`) + len("change") + len(`","changeTime":`) + 20 + len(`,"instance":`) + len(`}`)
 
-// changeEntryOverhead is what a log entry costs besides its record's
-// variable parts: the Change, the lease allocation that holds every Record
-// (a record is always a lease's rec0, see register), the encoded change's
-// slice header, and the ring slot.
-var changeEntryOverhead = allocSize(int64(unsafe.Sizeof(Change{}))) + allocSize(int64(unsafe.Sizeof(lease{}))) +
-	allocSize(int64(unsafe.Sizeof([]byte(nil)))) + int64(unsafe.Sizeof((*Change)(nil)))
-
-// allocSize bounds the heap the allocator takes for an object of n bytes:
-// its size classes waste at most an eighth up to 32 KiB, and larger objects
-// take whole 8 KiB pages.
-func allocSize(n int64) int64 {
-	if n <= 32<<10 {
-		return n + n/8
-	}
-	return (n + 8<<10 - 1) &^ (8<<10 - 1)
+// logEntry is one change in the log's ring: where its bytes are. It holds no
+// pointer, and neither do the log's chunks, so the collector does not
+// scan the log however many changes it keeps.
+//
+// An entry's bytes are a copy of the record's blob with the change's
+// envelope spliced in: the record's header and metadata spans, the
+// envelope's head ({"changeType":...,"instance":), the record's JSON, the
+// closing '}', the record's unescaped values, then the service id. So the
+// encoded change is contiguous and the record's JSON is stored once. The
+// copied header's offsets are moved past the splice.
+type logEntry struct {
+	version int64
+	time    int64
+	chunk   uint32 // chunk id (see changeLog.chunks)
+	off     uint32 // offset of the entry's bytes in the chunk
+	size    uint32 // bytes of the entry in the chunk (a multiple of 8)
+	headN   uint32 // bytes of the envelope's head
+	svcN    uint32 // bytes of the service id, at the end of the entry
+	cost    uint32 // what the entry counts against the byte bound (entrySize)
+	typ     ChangeType
 }
 
-// entrySize is the bytes a change of rec costs the change log, counted
-// against Config.ChangeLogBytes: an upper bound of the heap the entry keeps
-// alive. The record's JSON counts twice: once in the record and once in the
-// change's own encoding (Change.JSON, the record's JSON in an envelope),
-// made on first use and kept with the change. Then come the unescaped
-// values a record keeps beside its JSON, its metadata spans when they did
-// not fit in the record, and the fixed overhead. It depends on the
-// immutable record only, so dropping an entry subtracts what appending it
-// added.
-func entrySize(rec *Record) int64 {
-	if rec == nil {
-		return changeEntryOverhead
+// logChunkSize is the size of the log's byte chunks; an entry larger than
+// that gets a chunk of its own.
+const logChunkSize = 1 << 20
+
+// entryBytes is the bytes the entry of a change of rec with an envelope head
+// of headN bytes and a service id of svcN bytes takes in a chunk.
+func entryBytes(rec *Record, headN, svcN int) int {
+	return (int(rec.size) + headN + 1 + svcN + 7) &^ 7
+}
+
+// entrySize is what a change of rec to service serviceID costs the log
+// against Config.ChangeLogBytes: its bytes in a chunk, counted with the
+// longest envelope it can have (so the cost depends on the record and the
+// service id only), and its ring slot.
+func entrySize(rec *Record, serviceID string) int64 {
+	return int64(entryBytes(rec, changeEnvelopeMax, len(serviceID))) + int64(unsafe.Sizeof(logEntry{}))
+}
+
+// writeEntry writes the entry of a change of rec with envelope head head and
+// service id svc into b, which has entryBytes of room.
+func writeEntry(b []byte, rec *Record, head []byte, svc string) {
+	blob := rec.blob()
+	jsonOff, jsonEnd := int(rec.jsonOff), int(rec.jsonOff+rec.jsonN)
+	n := copy(b, blob[:jsonOff])
+	n += copy(b[n:], head)
+	n += copy(b[n:], blob[jsonOff:jsonEnd])
+	b[n] = '}'
+	n++
+	n += copy(b[n:], blob[jsonEnd:])
+	copy(b[len(b)-len(svc):], svc)
+
+	h := recordAt(b)
+	shift := func(sp *fieldSpan) {
+		switch {
+		case sp.n == 0:
+		case int(sp.off) < jsonEnd:
+			sp.off += uint32(len(head)) // in the JSON
+		default:
+			sp.off += uint32(len(head) + 1) // in the unescaped values
+		}
 	}
-	n := allocSize(int64(cap(rec.json))) + allocSize(int64(len(rec.json)+changeEnvelopeMax)) + changeEntryOverhead
-	if len(rec.extra) > 0 {
-		n += allocSize(int64(len(rec.extra)))
+	for i := range h.spans {
+		shift(&h.spans[i])
 	}
-	if len(rec.meta) > len(rec.metaBuf) {
-		n += allocSize(int64(cap(rec.meta)) * int64(unsafe.Sizeof(fieldSpan{})))
+	for i := range 2 * int(h.nmeta) {
+		shift((*fieldSpan)(unsafe.Add(unsafe.Pointer(h), recordHeader+i*spanSize)))
 	}
-	return n
+	h.jsonOff += uint32(len(head))
+	h.size = uint32(n)
 }
 
 // changeLog is a ring of changes with a monotonically increasing version,
 // bounded by count, by bytes (entrySize) and by age. Versions start at the
 // node's start time in microseconds, so a restarted node never reissues a
 // version a client saw before the restart.
+//
+// Each change's bytes (a copy of its record's blob, its encoding as an
+// InstanceChange, its service id) are appended to the last of a FIFO of
+// byte chunks; a chunk is released when its last change is dropped. The
+// unused end of a chunk that could not hold the next change counts against
+// the bound until the chunk is released. So the heap the log keeps is its
+// counted bytes plus at most the dropped part of the oldest chunk and the
+// unused part of the newest (2 MiB). Readers get Change values that point into the chunks:
+// a Change keeps its chunk alive while a reader holds it.
 type changeLog struct {
 	mu       sync.RWMutex
-	ring     []*Change     // guarded by mu
+	ring     []logEntry    // guarded by mu
 	head     int           // index of the oldest entry; guarded by mu
 	n        int           // entries in the ring; guarded by mu
-	bytes    int64         // entrySize of the entries in the ring; guarded by mu
+	bytes    int64         // entryCost of the entries in the ring; guarded by mu
+	chunks   [][]byte      // chunk id base+i is chunks[i]; guarded by mu
+	waste    []int64       // unused end of chunks[i], counted in bytes; guarded by mu
+	base     uint32        // guarded by mu
+	fill     int           // bytes used of the last chunk; guarded by mu
 	version  atomic.Int64  // last issued version; written under mu
 	notify   chan struct{} // closed on the next append; guarded by mu
 	maxAge   int64         // ms
@@ -129,7 +163,7 @@ type changeLog struct {
 }
 
 func (c *changeLog) init(size int, maxBytes, maxAgeMs, startVersion int64) {
-	c.ring = make([]*Change, size)
+	c.ring = make([]logEntry, size)
 	c.maxBytes = maxBytes
 	c.maxAge = maxAgeMs
 	c.version.Store(startVersion)
@@ -137,38 +171,72 @@ func (c *changeLog) init(size int, maxBytes, maxAgeMs, startVersion int64) {
 
 func (c *changeLog) current() int64 { return c.version.Load() }
 
-// append publishes a change and returns it. It first drops the oldest
-// entries until the change fits the count and byte bounds. A change larger
-// than the whole byte bound empties the log and is kept alone: the log
-// always holds the newest change, and exceeds the bound by less than that
-// one entry (at most one record, about 250 KB).
-func (c *changeLog) append(t ChangeType, serviceID string, rec *Record, now int64) *Change {
+// append publishes a change of rec (the log keeps a copy, never the
+// record, which would keep its arena chunk alive). It first drops the
+// oldest entries until the change fits the count and byte bounds. A change
+// larger than the whole byte bound empties the log and is kept alone: the
+// log always holds the newest change, and exceeds the bound by less than
+// that one entry (at most one record, about 115 KB).
+func (c *changeLog) append(t ChangeType, serviceID string, rec *Record, now int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := &Change{Version: c.version.Load() + 1, Type: t, Time: now, ServiceID: serviceID, Record: rec}
-	size := entrySize(rec)
-	for c.n == len(c.ring) || c.n > 0 && c.bytes+size > c.maxBytes {
+	version := c.version.Load() + 1
+	var env [changeEnvelopeMax]byte
+	head := appendChangeHead(env[:0], t, now)
+	size := uint32(entryBytes(rec, len(head), len(serviceID)))
+	cost := entrySize(rec, serviceID)
+	chunk, off := c.allocLocked(int(size))
+	for c.n == len(c.ring) || c.n > 0 && c.bytes+cost > c.maxBytes {
 		c.dropOldestLocked()
 	}
-	c.ring[(c.head+c.n)%len(c.ring)] = ch
+	writeEntry(chunk[off:off+int(size)], rec, head, serviceID)
+	c.ring[(c.head+c.n)%len(c.ring)] = logEntry{version: version, time: now, chunk: c.base + uint32(len(c.chunks)-1),
+		off: uint32(off), size: size, headN: uint32(len(head)), svcN: uint32(len(serviceID)), cost: uint32(cost), typ: t}
 	c.n++
-	c.bytes += size
-	c.version.Store(ch.Version)
+	c.bytes += cost
+	c.version.Store(version)
 	c.trimLocked(now)
 	if c.notify != nil {
 		close(c.notify)
 		c.notify = nil
 	}
-	return ch
 }
 
-// dropOldestLocked drops the oldest entry. The caller holds mu and the log
-// is not empty.
+// allocLocked returns the last chunk and the offset of size bytes in it,
+// starting a chunk when the last one has no room. The caller holds mu.
+func (c *changeLog) allocLocked(size int) ([]byte, int) {
+	if len(c.chunks) == 0 || c.fill+size > len(c.chunks[len(c.chunks)-1]) {
+		if n := len(c.chunks); n > 0 {
+			c.waste[n-1] = int64(len(c.chunks[n-1]) - c.fill)
+			c.bytes += c.waste[n-1]
+		}
+		c.chunks = append(c.chunks, alignedBytes(max(size, logChunkSize)))
+		c.waste = append(c.waste, 0)
+		c.fill = 0
+	}
+	off := c.fill
+	c.fill += size
+	return c.chunks[len(c.chunks)-1], off
+}
+
+// dropOldestLocked drops the oldest entry, and the chunks no entry uses
+// any more. The caller holds mu and the log is not empty.
 func (c *changeLog) dropOldestLocked() {
-	c.bytes -= entrySize(c.ring[c.head].Record)
-	c.ring[c.head] = nil
+	c.bytes -= int64(c.ring[c.head].cost)
+	c.ring[c.head] = logEntry{}
 	c.head = (c.head + 1) % len(c.ring)
 	c.n--
+	keep := c.base + uint32(len(c.chunks)-1) // the last chunk is kept for appends
+	if c.n > 0 {
+		keep = c.ring[c.head].chunk
+	}
+	for c.base < keep {
+		c.chunks[0] = nil
+		c.chunks = c.chunks[1:]
+		c.bytes -= c.waste[0]
+		c.waste = c.waste[1:]
+		c.base++
+	}
 }
 
 func (c *changeLog) trim(now int64) {
@@ -179,7 +247,7 @@ func (c *changeLog) trim(now int64) {
 
 // trimLocked drops entries older than maxAge. The caller holds mu.
 func (c *changeLog) trimLocked(now int64) {
-	for c.n > 0 && now-c.ring[c.head].Time > c.maxAge {
+	for c.n > 0 && now-c.ring[c.head].time > c.maxAge {
 		c.dropOldestLocked()
 	}
 }
@@ -191,8 +259,20 @@ func (c *changeLog) stats() ChangeLogStats {
 	return ChangeLogStats{Entries: c.n, Bytes: c.bytes, MaxEntries: len(c.ring), MaxBytes: c.maxBytes}
 }
 
+// changeAt fills ch with entry i of the ring. The caller holds mu.
+func (c *changeLog) changeAt(i int, ch *Change) {
+	e := &c.ring[(c.head+i)%len(c.ring)]
+	b := c.chunks[e.chunk-c.base][e.off : e.off+e.size]
+	rec := recordAt(b)
+	enc := b[rec.jsonOff-e.headN : rec.jsonOff+rec.jsonN+1]
+	svc := b[e.size-e.svcN:]
+	*ch = Change{Version: e.version, Type: e.typ, Time: e.time, Record: rec,
+		ServiceID: unsafe.String(unsafe.SliceData(svc), len(svc)), json: enc[:len(enc):len(enc)]}
+}
+
 // since appends the changes after version v to dst and returns them with the
-// version they bring the caller to.
+// version they bring the caller to. The changes are allocated together,
+// once per call.
 func (c *changeLog) since(v int64, dst []*Change) ([]*Change, int64, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -203,12 +283,15 @@ func (c *changeLog) since(v int64, dst []*Change) ([]*Change, int64, error) {
 	if v <= 0 || v > cur || c.n == 0 {
 		return dst, cur, ErrVersionUnavailable
 	}
-	oldest := c.ring[c.head].Version
+	oldest := c.ring[c.head].version
 	if v < oldest-1 {
 		return dst, cur, ErrVersionUnavailable
 	}
-	for i := int(v - oldest + 1); i < c.n; i++ {
-		dst = append(dst, c.ring[(c.head+i)%len(c.ring)])
+	first := int(v - oldest + 1)
+	out := make([]Change, c.n-first)
+	for i := range out {
+		c.changeAt(first+i, &out[i])
+		dst = append(dst, &out[i])
 	}
 	return dst, cur, nil
 }

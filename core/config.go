@@ -43,14 +43,16 @@ type Config struct {
 	// version has fallen off the log, by any bound, gets
 	// ErrVersionUnavailable and reloads everything.
 	//
-	// ChangeLogBytes counts each change as an upper bound of the heap it
-	// keeps: its record's JSON twice (the record, and the change's own
-	// encoding), the record's unescaped values, and a fixed overhead of
-	// about 420 bytes, each allocation rounded up as the allocator does.
-	// A typical change costs about 1.2 KB; one at every size limit, all
-	// escaped, about 250 KB, so 64 MiB keeps at least about 260 changes.
-	// A delta answer is at most about half the bound. A single change
-	// larger than the whole bound is kept alone.
+	// ChangeLogBytes counts the bytes the log keeps: each change's copy of
+	// its record (header, metadata spans, JSON, unescaped values) with the
+	// change's envelope and service id (the encoded change is the record's
+	// JSON in its envelope, stored once), its ring slot (56 bytes), and the
+	// unused end of every chunk of the log (see changeLog). Besides what it
+	// counts, the log keeps at most 2 MiB (two partly used chunks). A
+	// typical change costs about 650 bytes; one at every size limit, all
+	// escaped, about 115 KB, so 64 MiB keeps at least about 580 changes.
+	// A delta answer is at most the log's count. A single change larger
+	// than the whole bound is kept alone.
 	ChangeLogSize  int
 	ChangeLogBytes int
 	ChangeLogAge   time.Duration

@@ -7,20 +7,72 @@
 //
 // An Instance is identified by its InstanceKey (regionId, serviceId,
 // instanceId), compared ASCII-case-insensitively. The registry stores an
-// immutable, compact Record per instance inside a lease. Leases live in a
-// fixed power-of-two array of shards keyed by a seeded hash of the key; each
-// shard has its own RWMutex. Services are indexed separately (64 stripes) and
-// each service keeps its member leases and an immutable Snapshot.
+// immutable, compact Record per instance. Leases live in a fixed
+// power-of-two array of shards keyed by a seeded hash of the key; each
+// shard has its own mutex. Services are indexed separately (64 stripes) and
+// each service keeps its member leases, their records and an immutable
+// Snapshot.
+//
+// # Memory layout: a heap the collector does not scan
+//
+// A garbage collection cycle costs in proportion to the objects and
+// pointers it must mark, not to the bytes. So the registry's steady-state
+// heap is nearly pointer-free: a million instances are a few hundred
+// thousand large allocations without pointers, which the collector marks
+// without reading, instead of four million small objects full of pointers
+// (BenchmarkGCWithInstances measures a forced collection).
+//
+//   - A lease is an entry in its shard's slab (index.go): chunks of
+//     pointer-free entries, named by index. Entries hold the key hash, a
+//     state word (generation, live bit, last renewal), the service's slot
+//     id and the record's handle. A shard's lease table maps key hashes to
+//     indexes; its expiry wheel holds generation and index.
+//   - A record is one blob of bytes (record.go): header, metadata spans,
+//     JSON, unescaped values. A service's records live in its arena
+//     (arena.go), chunks of bytes, and a lease names its record by handle
+//     (chunk id and offset). A *Record handed out points into its chunk and
+//     keeps it alive; chunks are never written again once a blob is in
+//     them, so records stay immutable.
+//   - A service's members are lease references (shard and index).
+//   - A Snapshot's RecordList references its records by chunk and offset
+//     in the arena directory it was built from (a few pointers per
+//     service).
+//   - The change log (changelog.go) keeps each change's bytes (a copy of
+//     the record, its encoded InstanceChange, the service id) in a FIFO of
+//     byte chunks and a pointer-free ring; ChangesSince materialises Change
+//     values pointing into them, once per call.
+//
+// Reclaiming space:
+//
+//   - Lease entries of removed leases go to their shard's free list and are
+//     reused by the next registration on that shard; a shard's slab keeps
+//     the entries of its peak number of leases (64 bytes each). Removal
+//     bumps the entry's generation, so a lock-free heartbeat that found
+//     the entry before the removal fails its compare-and-swap instead of
+//     renewing the lease that reuses the entry.
+//   - A service's arena counts its live bytes and its dead ones (blobs of
+//     replaced or removed records, unused chunk ends). When the dead bytes
+//     exceed the live ones and 4 KiB, the live blobs are copied into new
+//     chunks and the old chunks dropped: an arena holds at most about
+//     twice its live bytes plus its last chunk's unused end (a quarter of
+//     the live bytes at most), and compaction costs O(live bytes) for as
+//     many bytes freed. The collector frees a dropped chunk once no
+//     snapshot, change or caller holds a record in it. Compactions are
+//     counted in Stats.Compactions.
+//   - A service with no member left is dropped with its arena.
+//   - The change log releases a chunk when its last change is dropped; its
+//     bound (Config.ChangeLogBytes) counts every change's bytes and every
+//     chunk's unused end.
 //
 // # Locks
 //
-//   - shard.mu guards a shard's lease map, collision chains and expiry wheel.
-//     Heartbeats take it shared and store a timestamp atomically.
-//   - service.mu guards a service's members and their shown flags, is held
-//     when a member's record is replaced, and serialises snapshot rebuilds
-//     and the service's ChangeNew, ChangeDelete and ChangeReload appends.
+//   - shard.mu guards a shard's slab, lease table and expiry wheel. Writers
+//     hold it; heartbeats take no lock (see Lock-free paths).
+//   - service.mu guards a service's members, their shown flags and record
+//     handles, and its arena; it serialises snapshot rebuilds and the
+//     service's ChangeNew, ChangeDelete and ChangeReload appends.
 //   - the service index stripes guard the id -> service maps.
-//   - changeLog.mu guards the change ring and its byte count.
+//   - changeLog.mu guards the change ring, its chunks and its byte count.
 //
 // Lock order: shard.mu, then service.mu, then an index stripe or changeLog.mu.
 // No lock is held while calling back into user code except Filters, which
@@ -30,9 +82,14 @@
 //
 // Registry.Service returns a Snapshot through an atomic pointer: no lock, no
 // allocation while the service is unchanged. A change marks the snapshot
-// stale and the next reader rebuilds it once (filters applied, JSON encoded).
-// Registry.Heartbeat takes one shard read lock per instance, allocates
-// nothing and never touches a snapshot.
+// stale and the next reader rebuilds it once (filters applied).
+// Registry.Heartbeat finds the lease in the shard's table without a lock,
+// renews it with one compare-and-swap of its state word, allocates nothing
+// and never touches a snapshot. A reader that needs a lease's record
+// without a lock (a replicated heartbeat, the register fast path) loads
+// the record's handle, then the arena's directory, and retries when the
+// directory no longer holds the handle's chunk: a compaction rewrites every
+// handle before it drops the old chunks.
 //
 // # Leases
 //
@@ -40,8 +97,8 @@
 // queued at its deadline; when its bucket comes due the eviction goroutine
 // either evicts it (if it really expired and self-preservation allows) or
 // re-queues it at its current deadline, so a lease costs O(1) work per TTL.
-// A removed lease leaves its bucket at once, so the wheel never keeps a
-// removed lease's record alive.
+// A removed lease leaves its bucket at once; a bucket being swept skips an
+// entry whose generation changed since it was queued.
 // The sweep takes a shard lock for at most sweepChunk leases at a time.
 //
 // # Versions and the change stream

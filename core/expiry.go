@@ -15,9 +15,13 @@ const sweepChunk = 256
 // timestamp; when a bucket comes due, each lease in it is either evicted or
 // moved to the bucket of its real deadline. So every lease is examined about
 // once per TTL, and heartbeats never touch the wheel.
+//
+// Buckets hold gen<<32 | entry index, pointer-free: an entry removed (and
+// perhaps reused by another lease) since it was queued has another
+// generation, and the sweep skips it.
 type wheel struct {
-	slots  [][]*lease
-	spare  []*lease
+	slots  [][]uint64
+	spare  []uint64
 	mask   int64
 	tickMs int64
 	last   int64 // last tick processed
@@ -28,15 +32,18 @@ func (w *wheel) init(minSlots int, tickMs, now int64) {
 	for n < minSlots {
 		n <<= 1
 	}
-	w.slots = make([][]*lease, n)
+	w.slots = make([][]uint64, n)
 	w.mask = int64(n - 1)
 	w.tickMs = tickMs
 	w.last = now/tickMs - 1
 }
 
-// insert queues l in the bucket of deadline, clamped to the wheel's horizon;
-// a lease queued early is simply re-queued when its bucket comes due.
-func (w *wheel) insert(l *lease, deadline int64) {
+func wheelRef(e *leaseEntry, idx uint32) uint64 { return genOf(e.state.Load())<<32 | uint64(idx) }
+
+// insert queues the lease idx in the bucket of deadline, clamped to the
+// wheel's horizon; a lease queued early is simply re-queued when its bucket
+// comes due.
+func (w *wheel) insert(e *leaseEntry, idx uint32, deadline int64) {
 	t := deadline / w.tickMs
 	if t <= w.last {
 		t = w.last + 1
@@ -45,18 +52,17 @@ func (w *wheel) insert(l *lease, deadline int64) {
 		t = w.last + w.mask
 	}
 	i := t & w.mask
-	l.wslot, l.wpos = int32(i), int32(len(w.slots[i]))
-	w.slots[i] = append(w.slots[i], l)
+	e.wslot, e.wpos = int32(i), int32(len(w.slots[i]))
+	w.slots[i] = append(w.slots[i], wheelRef(e, idx))
 }
 
-// remove unqueues l, which is being removed from the registry, so that the
-// wheel does not keep it (and its record, up to ~130 KB) alive until its
-// bucket comes due: otherwise a client that registers and unregisters
-// would pin memory in proportion to its rate times the TTL. A lease in a
-// bucket being swept is no longer in the wheel; the sweep skips it.
-func (w *wheel) remove(l *lease) {
-	if s := w.slots[l.wslot]; int(l.wpos) < len(s) && s[l.wpos] == l {
-		s[l.wpos] = nil
+// remove unqueues the lease idx, which is being removed from the registry,
+// so that its bucket does not keep its index: the entry is reused by the
+// next registration. A lease in a bucket being swept is no longer in the
+// wheel; the sweep skips it by its generation.
+func (w *wheel) remove(e *leaseEntry, idx uint32) {
+	if s := w.slots[e.wslot]; int(e.wpos) < len(s) && s[e.wpos] == wheelRef(e, idx) {
+		s[e.wpos] = 0
 	}
 }
 
@@ -81,21 +87,27 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 		for start := 0; start < len(due); start += sweepChunk {
 			end := min(start+sweepChunk, len(due))
 			sh.mu.Lock()
-			for _, l := range due[start:end] {
-				if l == nil || l.removed {
+			for _, ref := range due[start:end] {
+				if ref == 0 {
 					continue
 				}
-				deadline := l.renewed.Load() + r.ttlMs
+				idx := uint32(ref)
+				e := sh.slab.entry(idx)
+				st := e.state.Load()
+				if st&liveBit == 0 || genOf(st) != ref>>32 {
+					continue // removed since it was queued
+				}
+				deadline := r.renewedOf(st) + r.ttlMs
 				if deadline > now {
-					w.insert(l, deadline)
+					w.insert(e, idx, deadline)
 					continue
 				}
 				if evict {
-					r.removeLocked(sh, l, now)
+					r.removeLocked(sh, idx, now)
 					evicted++
 				} else {
-					sh.holdLocked(l)
-					w.insert(l, now+requeueProtectedLeases.Milliseconds())
+					sh.holdLocked(e)
+					w.insert(e, idx, now+requeueProtectedLeases.Milliseconds())
 				}
 			}
 			sh.mu.Unlock()

@@ -87,15 +87,6 @@ type ServiceGroup struct {
 	Metadata    map[string]string
 }
 
-// NewRecord encodes inst as a Record for a filter that publishes instances
-// the registry does not hold (management's logical instances). The record
-// is immutable and may be shared by any number of snapshots.
-func NewRecord(inst *Instance) *Record {
-	rec := new(Record)
-	fillRecord(rec, inst)
-	return rec
-}
-
 // SetFilters replaces the discovery filter chain, re-filters every service
 // as Refilter does (a ChangeDelete for each announced instance the new
 // chain hides, a ChangeNew for each hidden one it shows) and rebuilds every

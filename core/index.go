@@ -1,15 +1,137 @@
 package core
 
-import "sync/atomic"
+import (
+	"math/bits"
+	"sync/atomic"
+)
 
-// leaseTable is a shard's index from key hash to lease: open addressing with
-// linear probing. Readers (heartbeats) take no lock: they load the table
-// pointer and the slots atomically. Writers hold the shard mutex; they store
-// into slots atomically and publish a new table when it must grow or be
-// cleaned of tombstones, so a reader always probes one consistent table.
+// A shard keeps its leases in a slab: chunks of entries, pointer-free, so
+// the collector marks a chunk without scanning it. The first chunk holds
+// firstLeaseChunk entries and each next one twice as many, up to
+// leaseChunkLen, so a small registry's 128 shards stay small. A lease
+// is named by its index in the slab (never 0); the index of a removed lease
+// goes to the shard's free list and is reused by a later registration.
+//
+// Every entry has a state word: a generation, a live bit and the time of the
+// last renewal. Removing a lease clears the live bit and bumps the
+// generation, so a reader that found the entry before the removal (a
+// heartbeat, which takes no lock) and renews it with a compare-and-swap of
+// the word it read fails instead of renewing whatever lease reuses the entry.
+const (
+	leaseChunkBits  = 12
+	leaseChunkLen   = 1 << leaseChunkBits
+	firstChunkBits  = 6
+	firstLeaseChunk = 1 << firstChunkBits
+	// smallChunks is the number of chunks smaller than leaseChunkLen: they
+	// hold the indexes below leaseChunkLen.
+	smallChunks = leaseChunkBits - firstChunkBits + 1
+
+	renewedBits = 43 // ms around the registry's start: ±139 years
+	liveBit     = uint64(1) << renewedBits
+	genShift    = renewedBits + 1
+	renewedMask = liveBit - 1
+	genMask     = 1<<(64-genShift) - 1
+)
+
+// leaseEntry is the registry's entry for one instance.
+type leaseEntry struct {
+	state  atomic.Uint64 // gen<<genShift | liveBit | renewed (see Registry.pack)
+	h1, h2 atomic.Uint64 // InstanceKey hash, set before the entry is published
+	// rec is the handle of the lease's record in its service's arena;
+	// written under the service's mutex once the lease is a member.
+	rec atomic.Uint64
+	// svc is the id of the lease's service (serviceIndex.byID).
+	svc     atomic.Uint32
+	created int64 // epoch ms; set before the entry is published
+	// mpos is the lease's index in its service's members; guarded by the
+	// service's mutex.
+	mpos uint32
+	// wslot and wpos locate the lease in its wheel bucket (see
+	// wheel.remove); guarded by shard.mu.
+	wslot, wpos int32
+	held        bool // expired but kept by self-preservation; guarded by shard.mu
+	// shown is what the change log last said of the instance: true after a
+	// ChangeNew, false after a ChangeDelete or when its registration was
+	// hidden by a RecordFilter (nothing logged). Guarded by the service's mutex.
+	shown bool
+}
+
+// leaseSlab is a shard's lease entries. Readers load the directory
+// atomically; writers hold the shard mutex and publish a longer directory
+// when the slab grows. Chunks are never freed: a shard keeps the entries of
+// its peak number of leases and reuses them.
+type leaseSlab struct {
+	dir  atomic.Pointer[[][]leaseEntry]
+	free []uint32 // indexes of removed leases; guarded by shard.mu
+	next uint32   // first index never used; guarded by shard.mu
+}
+
+func (s *leaseSlab) init() {
+	s.dir.Store(&[][]leaseEntry{})
+	s.next = 1 // index 0 means none
+}
+
+// entry returns the entry of index i, which was allocated.
+func (s *leaseSlab) entry(i uint32) *leaseEntry {
+	c, off := chunkOf(i)
+	return &(*s.dir.Load())[c][off]
+}
+
+// chunkOf returns the chunk of index i and i's offset in it. Chunk 0 holds
+// indexes [0, 64), chunk c in 1..6 holds [2^(c+5), 2^(c+6)), and from
+// chunk 7 on each holds 4,096.
+func chunkOf(i uint32) (int, uint32) {
+	if i >= leaseChunkLen {
+		return smallChunks - 1 + int(i>>leaseChunkBits), i & (leaseChunkLen - 1)
+	}
+	c := max(0, bits.Len32(i)-firstChunkBits)
+	if c == 0 {
+		return 0, i
+	}
+	return c, i - 1<<(c+firstChunkBits-1)
+}
+
+// chunkLen returns the number of entries of chunk c.
+func chunkLen(c int) int {
+	switch {
+	case c == 0:
+		return firstLeaseChunk
+	case c < smallChunks:
+		return 1 << (c + firstChunkBits - 1)
+	}
+	return leaseChunkLen
+}
+
+// allocLocked returns the index of an unused entry. The caller holds the
+// shard mutex.
+func (s *leaseSlab) allocLocked() uint32 {
+	if n := len(s.free); n > 0 {
+		i := s.free[n-1]
+		s.free = s.free[:n-1]
+		return i
+	}
+	i := s.next
+	dir := *s.dir.Load()
+	if c, _ := chunkOf(i); c == len(dir) {
+		nd := append(dir[:len(dir):len(dir)], make([]leaseEntry, chunkLen(c)))
+		s.dir.Store(&nd)
+	}
+	s.next++
+	return i
+}
+
+// freeLocked returns the entry of index i, already cleared, to the free list.
+func (s *leaseSlab) freeLocked(i uint32) { s.free = append(s.free, i) }
+
+// leaseTable is a shard's index from key hash to lease index: open
+// addressing with linear probing, pointer-free. Readers (heartbeats) take no
+// lock: they load the table pointer and the slots atomically. Writers hold
+// the shard mutex; they store into slots atomically and publish a new table
+// when it must grow or be cleaned of tombstones, so a reader always probes
+// one consistent table.
 //
 // A lease is identified by the 128-bit seeded hash (h1, h2) of its lower-cased
-// InstanceKey; slots carry h1 so a probe rarely dereferences a lease. Two
+// InstanceKey; slots carry h1 so a probe rarely reads an entry. Two
 // distinct keys share (h1, h2) with probability 2^-128 per pair, and because
 // the seeds are random per process, clients cannot choose collisions.
 type leaseTable struct {
@@ -20,12 +142,12 @@ type leaseTable struct {
 }
 
 type leaseSlot struct {
-	h1 atomic.Uint64
-	l  atomic.Pointer[lease]
+	h1  atomic.Uint64
+	idx atomic.Uint32 // 0: empty; tombstoneIdx: deleted
 }
 
-// tombstone marks a deleted slot; probes continue past it.
-var tombstone = &lease{}
+// tombstoneIdx marks a deleted slot; probes continue past it.
+const tombstoneIdx = ^uint32(0)
 
 const minTableSize = 16
 
@@ -37,53 +159,61 @@ func newLeaseTable(size int) *leaseTable {
 	return &leaseTable{slots: make([]leaseSlot, n), mask: uint64(n - 1)}
 }
 
-// find returns the lease with hashes (h1, h2), or nil. It is safe without
-// the shard mutex.
-func (t *leaseTable) find(h1, h2 uint64) *lease {
+// find returns the index of the live lease with hashes (h1, h2) and its
+// state word, read before its hashes were compared, or 0. It is safe
+// without the shard mutex: a caller that acts on the lease compares and
+// swaps the state word it got, which fails if the lease was removed since.
+func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
-		l := s.l.Load()
-		if l == nil {
-			return nil
+		idx := s.idx.Load()
+		if idx == 0 {
+			return 0, 0
 		}
-		if l != tombstone && s.h1.Load() == h1 && l.h1 == h1 && l.h2 == h2 {
-			return l
+		if idx == tombstoneIdx || s.h1.Load() != h1 {
+			continue
+		}
+		e := slab.entry(idx)
+		w := e.state.Load()
+		if w&liveBit != 0 && e.h1.Load() == h1 && e.h2.Load() == h2 {
+			return idx, w
 		}
 	}
 }
 
-// insertLocked adds l, which must not be present, and returns the table to
-// use from now on (t itself or a larger, clean copy). The caller holds the
-// shard mutex and publishes the result.
-func (t *leaseTable) insertLocked(l *lease) *leaseTable {
+// insertLocked adds the lease idx with hash h1, which must not be present,
+// and returns the table to use from now on (t itself or a larger, clean
+// copy). The caller holds the shard mutex and publishes the result.
+func (t *leaseTable) insertLocked(h1 uint64, idx uint32) *leaseTable {
 	if (t.used+1)*4 > len(t.slots)*3 {
 		t = t.rehashLocked(t.live + 1)
 	}
-	for i := l.h1 & t.mask; ; i = (i + 1) & t.mask {
+	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
-		cur := s.l.Load()
-		if cur == nil || cur == tombstone {
-			if cur == nil {
+		cur := s.idx.Load()
+		if cur == 0 || cur == tombstoneIdx {
+			if cur == 0 {
 				t.used++
 			}
-			s.h1.Store(l.h1)
-			s.l.Store(l)
+			s.h1.Store(h1)
+			s.idx.Store(idx)
 			t.live++
 			return t
 		}
 	}
 }
 
-// deleteLocked removes l, leaving a tombstone. The caller holds the shard mutex.
-func (t *leaseTable) deleteLocked(l *lease) {
-	for i := l.h1 & t.mask; ; i = (i + 1) & t.mask {
+// deleteLocked removes the lease idx with hash h1, leaving a tombstone. The
+// caller holds the shard mutex.
+func (t *leaseTable) deleteLocked(h1 uint64, idx uint32) {
+	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
-		cur := s.l.Load()
-		if cur == nil {
+		cur := s.idx.Load()
+		if cur == 0 {
 			return
 		}
-		if cur == l {
-			s.l.Store(tombstone)
+		if cur == idx {
+			s.idx.Store(tombstoneIdx)
 			t.live--
 			return
 		}
@@ -95,8 +225,8 @@ func (t *leaseTable) deleteLocked(l *lease) {
 func (t *leaseTable) rehashLocked(want int) *leaseTable {
 	nt := newLeaseTable(want * 2)
 	for i := range t.slots {
-		if l := t.slots[i].l.Load(); l != nil && l != tombstone {
-			nt.insertLocked(l)
+		if idx := t.slots[i].idx.Load(); idx != 0 && idx != tombstoneIdx {
+			nt.insertLocked(t.slots[i].h1.Load(), idx)
 		}
 	}
 	return nt

@@ -65,7 +65,11 @@ func appendString(dst []byte, s string) []byte {
 // AppendJSON appends the snapshot as a Service object. It copies the
 // instances' pre-encoded JSON; nothing is encoded per call.
 func (snap *Snapshot) AppendJSON(dst []byte) []byte {
-	return appendService(dst, snap.ServiceID, snap.Records, snap.LogicInstances, snap.RouteRules)
+	dst = append(dst, `{"serviceId":`...)
+	dst = appendString(dst, snap.ServiceID)
+	dst = append(dst, `,"instances":`...)
+	dst = appendRecordList(dst, &snap.Records)
+	return appendServiceTail(dst, snap.LogicInstances, snap.RouteRules)
 }
 
 // AppendJSON appends the view as a Service object, as a snapshot of it
@@ -82,6 +86,11 @@ func appendService(dst []byte, serviceID string, recs, logic []*Record, rules []
 	dst = appendString(dst, serviceID)
 	dst = append(dst, `,"instances":`...)
 	dst = appendRecords(dst, recs)
+	return appendServiceTail(dst, logic, rules)
+}
+
+// appendServiceTail appends what follows a Service object's instances.
+func appendServiceTail(dst []byte, logic []*Record, rules []RouteRule) []byte {
 	if logic != nil {
 		dst = append(dst, `,"logicInstances":`...)
 		dst = appendRecords(dst, logic)
@@ -106,7 +115,19 @@ func appendRecords(dst []byte, recs []*Record) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, rec.json...)
+		dst = append(dst, rec.JSON()...)
+	}
+	return append(dst, ']')
+}
+
+// appendRecordList appends the records of l as an array.
+func appendRecordList(dst []byte, l *RecordList) []byte {
+	dst = append(dst, '[')
+	for i := range l.refs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, l.At(i).JSON()...)
 	}
 	return append(dst, ']')
 }
@@ -177,15 +198,14 @@ func appendSortedMap(dst []byte, m map[string]string) []byte {
 	return append(dst, '}')
 }
 
-// appendChange appends c as an InstanceChange object.
-func appendChange(dst []byte, c *Change) []byte {
+// appendChangeHead appends what an InstanceChange object of type t at time
+// has before its instance's JSON; a '}' follows the instance.
+func appendChangeHead(dst []byte, t ChangeType, time int64) []byte {
 	dst = append(dst, `{"changeType":"`...)
-	dst = append(dst, c.Type.String()...)
+	dst = append(dst, t.String()...)
 	dst = append(dst, `","changeTime":`...)
-	dst = strconv.AppendInt(dst, c.Time, 10)
-	dst = append(dst, `,"instance":`...)
-	dst = append(dst, c.Record.json...)
-	return append(dst, '}')
+	dst = strconv.AppendInt(dst, time, 10)
+	return append(dst, `,"instance":`...)
 }
 
 // reloadInstanceID is the instanceId of a ChangeReload's placeholder.
@@ -195,15 +215,14 @@ const reloadInstanceID = "reload"
 // {"serviceId":serviceID,"instanceId":"reload"}, what the server's push hub
 // sends a subscriber that must re-fetch a service.
 func reloadRecord(serviceID string) *Record {
-	rec := new(Record)
-	rec.meta = rec.metaBuf[:0]
-	e := recordEncoder{b: make([]byte, 0, len(`{"serviceId":,"instanceId":"reload"}`)+len(serviceID)+2)}
-	e.b = append(e.b, '{')
-	e.field("serviceId", serviceID, &rec.spans[fService])
-	e.field("instanceId", reloadInstanceID, &rec.spans[fInstance])
-	rec.json = append(e.b, '}')
-	if len(e.extra) > 0 {
-		rec.extra = string(e.extra)
-	}
-	return rec
+	h := Record{jsonOff: uint32(recordHeader)}
+	b := make([]byte, recordHeader, recordHeader+len(`{"serviceId":,"instanceId":"reload"}`)+len(serviceID)+16)
+	e := recordEncoder{b: append(b, '{'), open: recordHeader}
+	e.field("serviceId", serviceID, &h.spans[fService])
+	e.field("instanceId", reloadInstanceID, &h.spans[fInstance])
+	e.b = append(e.b, '}')
+	b = e.finish(&h, nil)
+	out := alignedBytes(len(b))
+	copy(out, b)
+	return recordAt(out)
 }

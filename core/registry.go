@@ -10,6 +10,7 @@ import (
 type Registry struct {
 	cfg    Config
 	ttlMs  int64
+	msBase int64 // epoch ms that a state word's renewed field counts from
 	hash   hasher
 	shards []shard
 	mask   uint64
@@ -22,6 +23,8 @@ type Registry struct {
 	registrations   atomic.Int64
 	unregistrations atomic.Int64
 	evictions       atomic.Int64
+	compactions     atomic.Int64
+	arenaBytes      atomic.Int64 // bytes of all arenas' chunks
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -30,8 +33,10 @@ type Registry struct {
 
 // shard is one lock stripe of leases, keyed by the InstanceKey hash.
 type shard struct {
-	mu    sync.Mutex // serialises writers of table and guards wheel
+	mu    sync.Mutex // serialises writers of table and slab and guards wheel
 	table atomic.Pointer[leaseTable]
+	slab  leaseSlab
+	id    uint32       // index in Registry.shards
 	wheel wheel        // guarded by mu
 	count atomic.Int64 // written under mu
 	held  atomic.Int64 // leases with held set; written under mu
@@ -39,27 +44,6 @@ type shard struct {
 	// different shards never share a cache line.
 	renewals atomic.Int64
 	_        [64]byte
-}
-
-// lease is the registry's entry for one instance.
-type lease struct {
-	h1, h2  uint64                 // InstanceKey hash; immutable
-	renewed atomic.Int64           // epoch ms of the last registration or heartbeat
-	rec     atomic.Pointer[Record] // stored under shard.mu and, once l is a member, svc.mu
-	svc     *service
-	created int64 // epoch ms, immutable
-	removed bool  // guarded by shard.mu
-	held    bool  // expired but kept by self-preservation; guarded by shard.mu
-	// shown is what the change log last said of the instance: true after a
-	// ChangeNew, false after a ChangeDelete or when its registration was
-	// hidden by a RecordFilter (nothing logged). Guarded by svc.mu.
-	shown bool
-	// wslot and wpos locate the lease in its wheel bucket (see
-	// wheel.remove); guarded by shard.mu.
-	wslot, wpos int32
-	// rec0 is the lease's first record, allocated with it. Records are never
-	// copied: rec points here until a re-registration replaces it.
-	rec0 Record
 }
 
 // FailedInstance is an instance a batch operation could not apply.
@@ -84,10 +68,13 @@ func New(cfg Config) (*Registry, error) {
 		done:   make(chan struct{}),
 	}
 	now := r.nowMs()
+	r.msBase = now - 1<<(renewedBits-1)
 	tickMs := cfg.EvictionTick.Milliseconds()
 	ring := int((r.ttlMs+requeueProtectedLeases.Milliseconds())/tickMs) + 4
 	for i := range r.shards {
 		r.shards[i].table.Store(newLeaseTable(minTableSize))
+		r.shards[i].slab.init()
+		r.shards[i].id = uint32(i)
 		r.shards[i].wheel.init(ring, tickMs, now)
 	}
 	r.svcs.init()
@@ -120,8 +107,77 @@ func (r *Registry) nowMs() int64 { return r.cfg.Now().UnixMilli() }
 
 func (r *Registry) shardFor(h1 uint64) *shard { return &r.shards[(h1>>32)&r.mask] }
 
-// find returns the lease with the key hash, or nil. It takes no lock.
-func (sh *shard) find(h1, h2 uint64) *lease { return sh.table.Load().find(h1, h2) }
+// find returns the index of the live lease with the key hash and its state
+// word, or 0. It takes no lock.
+func (sh *shard) find(h1, h2 uint64) (uint32, uint64) {
+	return sh.table.Load().find(&sh.slab, h1, h2)
+}
+
+// pack returns the state word of a live lease of generation gen renewed at
+// now (epoch ms).
+func (r *Registry) pack(gen uint64, now int64) uint64 {
+	d := min(max(now-r.msBase, 0), int64(renewedMask))
+	return gen<<genShift | liveBit | uint64(d)
+}
+
+// renewedOf returns the epoch ms of the last renewal in state word w.
+func (r *Registry) renewedOf(w uint64) int64 { return int64(w&renewedMask) + r.msBase }
+
+func genOf(w uint64) uint64 { return w >> genShift }
+
+// entryOf returns the entry of a member reference (shard<<32 | index).
+func (r *Registry) entryOf(ref uint64) *leaseEntry {
+	return r.shards[ref>>32].slab.entry(uint32(ref))
+}
+
+// renewFrom renews the lease e, whose state word was w when it was found,
+// at now, and reports whether it was still live and unexpired. It takes no
+// lock: the compare-and-swap fails if the lease was removed since.
+func (r *Registry) renewFrom(e *leaseEntry, w uint64, now int64) bool {
+	gen := genOf(w)
+	for {
+		if w&liveBit == 0 || genOf(w) != gen || now >= r.renewedOf(w)+r.ttlMs {
+			return false
+		}
+		if r.renewedOf(w) >= now || e.state.CompareAndSwap(w, r.pack(gen, now)) {
+			return true
+		}
+		w = e.state.Load()
+	}
+}
+
+// setRenewedLocked renews the live lease e at now. The caller holds the
+// shard mutex (so e stays live); heartbeats may renew it concurrently.
+func (r *Registry) setRenewedLocked(e *leaseEntry, now int64) {
+	for {
+		w := e.state.Load()
+		if e.state.CompareAndSwap(w, r.pack(genOf(w), now)) {
+			return
+		}
+	}
+}
+
+// record returns the current record of the lease e, whose state word was w,
+// or nil when the lease was removed since. It takes no lock.
+func (r *Registry) record(e *leaseEntry, w uint64) *Record {
+	gen := genOf(w)
+	for {
+		var rec *Record
+		// The handle is loaded before the directory: a writer publishes a
+		// directory holding a chunk before any handle points into it, and
+		// rewrites every handle before it drops the old chunks.
+		if s := r.svcs.byID(e.svc.Load()); s != nil {
+			h := e.rec.Load()
+			rec = s.arena.dir.Load().resolve(h)
+		}
+		if st := e.state.Load(); st&liveBit == 0 || genOf(st) != gen {
+			return nil
+		}
+		if rec != nil {
+			return rec
+		}
+	}
+}
 
 // Register creates or replaces the leases of insts, skipping nil entries, and
 // appends the instances it refused to failed, which it returns.
@@ -165,52 +221,56 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 
 	// An identical re-registration of a live lease only renews it. (A lease
 	// held by self-preservation has expired, so it takes the slow path.)
-	if l := sh.find(h1, h2); l != nil && now < l.renewed.Load()+r.ttlMs {
-		if cur := l.rec.Load(); cur.sameAs(inst) {
-			l.renewed.Store(now)
+	if idx, w := sh.find(h1, h2); idx != 0 && now < r.renewedOf(w)+r.ttlMs {
+		e := sh.slab.entry(idx)
+		if cur := r.record(e, w); cur != nil && cur.sameAs(inst) && r.renewFrom(e, w, now) {
 			r.registrations.Add(1)
 			return cur
 		}
 	}
 
-	// The lease and its first record are one allocation, built outside the
-	// lock; if the instance turns out to exist, the record alone is used.
-	fresh := &lease{h1: h1, h2: h2, created: now}
-	rec := &fresh.rec0
-	fillRecord(rec, inst)
+	// The record is encoded outside the lock, then copied into its
+	// service's arena.
+	buf := acquireBuf()
+	defer releaseBuf(buf)
+	*buf = encodeRecord((*buf)[:0], inst)
+	blob := *buf
 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	r.registrations.Add(1)
-	if l := sh.find(h1, h2); l != nil {
-		sh.releaseLocked(l)
-		l.renewed.Store(now)
-		old := l.rec.Load()
+	if idx, w := sh.find(h1, h2); idx != 0 {
+		e := sh.slab.entry(idx)
+		sh.releaseLocked(e)
+		r.setRenewedLocked(e, now)
+		old := r.record(e, w)
 		if old.sameAs(inst) {
 			return old
 		}
-		l.svc.replace(r, l, rec, now)
-		return rec
+		return r.svcs.byID(e.svc.Load()).replace(r, e, blob, now)
 	}
-	l := fresh
-	l.rec.Store(rec)
-	l.renewed.Store(now)
-	sh.table.Store(sh.table.Load().insertLocked(l))
+	idx := sh.slab.allocLocked()
+	e := sh.slab.entry(idx)
+	e.h1.Store(h1)
+	e.h2.Store(h2)
+	e.created = now
+	e.held = false
+	e.state.Store(r.pack(genOf(e.state.Load()), now))
+	ref := uint64(sh.id)<<32 | uint64(idx)
+	var rec *Record
+	for rec == nil {
+		rec = r.svcs.acquire(r, inst.ServiceID).add(r, ref, e, blob, now)
+	}
+	sh.table.Store(sh.table.Load().insertLocked(h1, idx))
 	sh.count.Add(1)
-	sh.wheel.insert(l, now+r.ttlMs)
-	for {
-		l.svc = r.svcs.acquire(r, rec)
-		if l.svc.add(r, l, now) {
-			break
-		}
-	}
+	sh.wheel.insert(e, idx, now+r.ttlMs)
 	return rec
 }
 
 // Heartbeat renews the leases of insts (only their key fields are read),
 // skipping nil entries, and appends the ones it could not renew to failed.
-// It is O(1) per instance, does not allocate when nothing fails, and never
-// rebuilds a snapshot.
+// It is O(1) per instance, takes no lock, does not allocate when nothing
+// fails, and never rebuilds a snapshot.
 func (r *Registry) Heartbeat(insts []*Instance, failed []FailedInstance) []FailedInstance {
 	return r.HeartbeatEach(insts, failed, nil)
 }
@@ -227,30 +287,37 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNoPermission})
 			continue
 		}
-		rec := r.renew(inst, now)
-		if rec == nil {
+		e, w := r.renew(inst, now)
+		if e == nil {
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNotFound})
 		} else if applied != nil {
-			applied(rec)
+			// A lease removed just after it was renewed has no record
+			// left to send on; its removal is replicated instead.
+			if rec := r.record(e, w); rec != nil {
+				applied(rec)
+			}
 		}
 	}
 	return failed
 }
 
-// renew renews the lease of inst and returns its record, or nil when no
-// live lease has its key.
-func (r *Registry) renew(inst *Instance, now int64) *Record {
+// renew renews the lease of inst and returns its entry and the state word
+// it was found with, or nil when no live lease has its key.
+func (r *Registry) renew(inst *Instance, now int64) (*leaseEntry, uint64) {
 	h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
 	sh := r.shardFor(h1)
-	l := sh.find(h1, h2)
-	if l == nil || now >= l.renewed.Load()+r.ttlMs {
-		return nil
+	idx, w := sh.find(h1, h2)
+	if idx == 0 {
+		return nil, 0
 	}
-	// A heartbeat racing an unregister may renew a lease that is being
+	// A heartbeat racing an unregister may renew a lease just before it is
 	// removed; it then reports success for an instance removed just after.
-	l.renewed.Store(now)
+	e := sh.slab.entry(idx)
+	if !r.renewFrom(e, w, now) {
+		return nil, 0
+	}
 	sh.renewals.Add(1)
-	return l.rec.Load()
+	return e, w
 }
 
 // Unregister removes the leases of insts at once, skipping nil entries, and
@@ -277,9 +344,9 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 		sh := r.shardFor(h1)
 		var removed *Record
 		sh.mu.Lock()
-		if l := sh.find(h1, h2); l != nil {
-			removed = l.rec.Load()
-			r.removeLocked(sh, l, now)
+		if idx, w := sh.find(h1, h2); idx != 0 {
+			removed = r.record(sh.slab.entry(idx), w)
+			r.removeLocked(sh, idx, now)
 			r.unregistrations.Add(1)
 		}
 		sh.mu.Unlock()
@@ -290,29 +357,35 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 	return failed
 }
 
-// removeLocked deletes l from its shard and service and logs a ChangeDelete
-// if the change log announced it. The caller holds sh.mu.
-func (r *Registry) removeLocked(sh *shard, l *lease, now int64) {
-	sh.table.Load().deleteLocked(l)
-	sh.wheel.remove(l)
-	l.removed = true
-	sh.releaseLocked(l)
+// removeLocked deletes the lease idx from its shard and service, logs a
+// ChangeDelete if the change log announced it, and frees its entry. The
+// caller holds sh.mu.
+func (r *Registry) removeLocked(sh *shard, idx uint32, now int64) {
+	e := sh.slab.entry(idx)
+	sh.table.Load().deleteLocked(e.h1.Load(), idx)
+	sh.wheel.remove(e, idx)
+	sh.releaseLocked(e)
 	sh.count.Add(-1)
-	l.svc.remove(r, l, now)
+	r.svcs.byID(e.svc.Load()).remove(r, e, now)
+	// A new generation, not live: a heartbeat that found the lease before
+	// now fails its compare-and-swap, and a reader of the entry's record
+	// sees it is gone.
+	e.state.Store((genOf(e.state.Load()) + 1) & genMask << genShift)
+	sh.slab.freeLocked(idx)
 }
 
-// holdLocked marks l as expired but kept by self-preservation.
-func (sh *shard) holdLocked(l *lease) {
-	if !l.held {
-		l.held = true
+// holdLocked marks e as expired but kept by self-preservation.
+func (sh *shard) holdLocked(e *leaseEntry) {
+	if !e.held {
+		e.held = true
 		sh.held.Add(1)
 	}
 }
 
 // releaseLocked clears the mark set by holdLocked.
-func (sh *shard) releaseLocked(l *lease) {
-	if l.held {
-		l.held = false
+func (sh *shard) releaseLocked(e *leaseEntry) {
+	if e.held {
+		e.held = false
 		sh.held.Add(-1)
 	}
 }
@@ -332,7 +405,7 @@ type LeaseInfo struct {
 func (r *Registry) Leases(ids []string, fn func(serviceID string, leases []LeaseInfo)) {
 	var buf []LeaseInfo
 	visit := func(s *service) {
-		buf = s.leases(buf[:0], r.ttlMs, r.cfg.LeaseTTL)
+		buf = s.leases(r, buf[:0])
 		if len(buf) > 0 {
 			fn(s.id, buf)
 		}

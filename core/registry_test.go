@@ -53,7 +53,7 @@ func instanceIDs(snap *Snapshot) []string {
 		return nil
 	}
 	var ids []string
-	for _, rec := range snap.Records {
+	for _, rec := range snap.Records.All() {
 		ids = append(ids, rec.InstanceID())
 	}
 	return ids
@@ -143,11 +143,11 @@ func TestKeysAreCaseInsensitive(t *testing.T) {
 	other.URL = "http://changed/"
 	r.Register([]*Instance{other}, nil)
 	snap := r.Service("myservice")
-	if snap == nil || len(snap.Records) != 1 {
+	if snap == nil || snap.Records.Len() != 1 {
 		t.Fatalf("unexpected snapshot; got %v; want one instance", instanceIDs(snap))
 	}
-	if snap.ServiceID != "MyService" || snap.Records[0].URL() != "http://changed/" {
-		t.Fatalf("unexpected service %q url %q; want MyService and the replaced url", snap.ServiceID, snap.Records[0].URL())
+	if snap.ServiceID != "MyService" || snap.Records.At(0).URL() != "http://changed/" {
+		t.Fatalf("unexpected service %q url %q; want MyService and the replaced url", snap.ServiceID, snap.Records.At(0).URL())
 	}
 	if got := r.Stats().Instances; got != 1 {
 		t.Fatalf("unexpected instance count; got %d; want 1", got)
@@ -178,7 +178,7 @@ func TestSnapshotJSON(t *testing.T) {
 	if diff := cmp.Diff(*inst, decoded.Instances[0]); diff != "" {
 		t.Fatalf("unexpected round trip (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(*inst, r.Service("svc").Records[0].Instance()); diff != "" {
+	if diff := cmp.Diff(*inst, r.Service("svc").Records.At(0).Instance()); diff != "" {
 		t.Fatalf("unexpected record accessors (-want +got):\n%s", diff)
 	}
 	if r.Service("unknown") != nil {
@@ -246,7 +246,7 @@ func TestShardsRoundUp(t *testing.T) {
 	for i := range 100 {
 		r.Register([]*Instance{testInstance("svc", fmt.Sprint(i))}, nil)
 	}
-	if got := len(r.Service("svc").Records); got != 100 {
+	if got := r.Service("svc").Records.Len(); got != 100 {
 		t.Fatalf("unexpected instance count; got %d; want 100", got)
 	}
 }

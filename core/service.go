@@ -5,12 +5,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 const serviceStripes = 64
 
-// serviceIndex maps service ids (case-insensitively) to services.
+// serviceIndex maps service ids (case-insensitively) to services, and
+// service slot ids (what a lease entry names its service by) to services.
 type serviceIndex struct {
 	stripes [serviceStripes]struct {
 		mu sync.RWMutex
@@ -18,17 +18,35 @@ type serviceIndex struct {
 		_  [40]byte
 	}
 	count atomic.Int64
+
+	// Slot ids: a directory of chunks of slots, read without a lock;
+	// written under idMu. Id 0 is never used. The id of a dropped service
+	// is reused.
+	idMu    sync.Mutex
+	ids     atomic.Pointer[[]*serviceSlots]
+	freeIDs []uint32 // guarded by idMu
+	nextID  uint32   // guarded by idMu
 }
 
-// service is the set of leases of one service id and its discovery snapshot.
+const serviceSlotBits = 10
+
+type serviceSlots [1 << serviceSlotBits]atomic.Pointer[service]
+
+// service is the set of leases of one service id, their records and its
+// discovery snapshot.
 type service struct {
 	id   string // as first registered; immutable
 	hash uint64
+	sid  uint32   // slot id; immutable
 	next *service // guarded by the index stripe's mu
 
-	mu      sync.Mutex
-	members map[*lease]struct{} // guarded by mu; so are their shown flags
-	dead    bool                // guarded by mu; set when removed from the index
+	mu sync.Mutex
+	// members are the service's leases, as shard<<32 | entry index; each
+	// entry's mpos is its index here. Guarded by mu; so are the entries'
+	// shown flags and record handles.
+	members []uint64
+	arena   recordArena // the members' records; written under mu
+	dead    bool        // guarded by mu; set when removed from the index
 	snap    atomic.Pointer[Snapshot]
 }
 
@@ -38,7 +56,7 @@ type service struct {
 // Callers must not modify any part of it.
 type Snapshot struct {
 	ServiceID      string
-	Records        []*Record
+	Records        RecordList
 	LogicInstances []*Record
 	RouteRules     []RouteRule
 
@@ -53,6 +71,45 @@ func (x *serviceIndex) init() {
 	for i := range x.stripes {
 		x.stripes[i].m = make(map[uint64]*service)
 	}
+	x.ids.Store(&[]*serviceSlots{})
+	x.nextID = 1
+}
+
+// byID returns the service of slot id, or nil. It takes no lock.
+func (x *serviceIndex) byID(id uint32) *service {
+	dir := *x.ids.Load()
+	if c := int(id >> serviceSlotBits); c < len(dir) {
+		return dir[c][id&(1<<serviceSlotBits-1)].Load()
+	}
+	return nil
+}
+
+// newID gives s a slot id and publishes it there.
+func (x *serviceIndex) newID(s *service) {
+	x.idMu.Lock()
+	defer x.idMu.Unlock()
+	var id uint32
+	if n := len(x.freeIDs); n > 0 {
+		id = x.freeIDs[n-1]
+		x.freeIDs = x.freeIDs[:n-1]
+	} else {
+		id = x.nextID
+		x.nextID++
+		if dir := *x.ids.Load(); int(id>>serviceSlotBits) == len(dir) {
+			nd := append(dir[:len(dir):len(dir)], new(serviceSlots))
+			x.ids.Store(&nd)
+		}
+	}
+	s.sid = id
+	(*x.ids.Load())[id>>serviceSlotBits][id&(1<<serviceSlotBits-1)].Store(s)
+}
+
+// freeID releases the slot id of s, a dropped service.
+func (x *serviceIndex) freeID(s *service) {
+	x.idMu.Lock()
+	defer x.idMu.Unlock()
+	(*x.ids.Load())[s.sid>>serviceSlotBits][s.sid&(1<<serviceSlotBits-1)].Store(nil)
+	x.freeIDs = append(x.freeIDs, s.sid)
 }
 
 // find returns the live service with id, or nil.
@@ -68,9 +125,8 @@ func (x *serviceIndex) find(h uint64, id string) *service {
 	return nil
 }
 
-// acquire returns the service of rec, creating it if needed.
-func (x *serviceIndex) acquire(r *Registry, rec *Record) *service {
-	id := rec.ServiceID()
+// acquire returns the service id, creating it if needed.
+func (x *serviceIndex) acquire(r *Registry, id string) *service {
 	h := r.hash.service(id)
 	if s := x.find(h, id); s != nil {
 		return s
@@ -83,7 +139,8 @@ func (x *serviceIndex) acquire(r *Registry, rec *Record) *service {
 			return s
 		}
 	}
-	s := &service{id: strings.Clone(id), hash: h, members: make(map[*lease]struct{})}
+	s := &service{id: strings.Clone(id), hash: h}
+	x.newID(s)
 	s.next = st.m[h]
 	st.m[h] = s
 	x.count.Add(1)
@@ -109,6 +166,7 @@ func (x *serviceIndex) drop(s *service) {
 			}
 		}
 	}
+	x.freeID(s)
 	x.count.Add(-1)
 }
 
@@ -128,61 +186,113 @@ func (x *serviceIndex) all() []*service {
 	return out
 }
 
-// add makes l, a new lease, a member, announces it (ChangeNew) unless a
-// RecordFilter hides it, and reports true; or reports false when the
-// service was dropped meanwhile (its last member, on another shard, left
-// between acquire and add): the caller then acquires a live service and
-// retries.
-func (s *service) add(r *Registry, l *lease, now int64) bool {
+// recordLocked returns the record of e, a member. The caller holds s.mu.
+func (s *service) recordLocked(e *leaseEntry) *Record {
+	return s.arena.dir.Load().resolve(e.rec.Load())
+}
+
+// add makes the new lease e (member reference ref) a member with the record
+// blob, announces it (ChangeNew) unless a RecordFilter hides it, and
+// returns its record; or returns nil when the service was dropped
+// meanwhile (its last member, on another shard, left between acquire and
+// add): the caller then acquires a live service and retries.
+func (s *service) add(r *Registry, ref uint64, e *leaseEntry, blob []byte, now int64) *Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead {
-		return false
+		return nil
 	}
-	s.members[l] = struct{}{}
+	before := s.arena.size
+	e.rec.Store(s.arena.add(blob))
+	r.arenaBytes.Add(s.arena.size - before)
+	e.svc.Store(s.sid)
+	e.mpos = uint32(len(s.members))
+	s.members = append(s.members, ref)
 	s.snap.Store(nil)
-	rec := l.rec.Load()
-	if l.shown = !r.hidden(rec); l.shown {
+	rec := s.recordLocked(e)
+	if e.shown = !r.hidden(rec); e.shown {
 		r.log.append(ChangeNew, s.id, rec, now)
 	}
-	return true
+	s.compactLocked(r)
+	return rec
 }
 
-// replace gives l, a member, the record rec of a re-registration with new
-// data and logs what a subscriber needs: ChangeNew if the instance is
-// visible (announced before or not), ChangeDelete of the old record if it
-// was announced and rec is hidden, nothing if it stays hidden.
-func (s *service) replace(r *Registry, l *lease, rec *Record, now int64) {
+// replace gives e, a member, the record blob of a re-registration with new
+// data, returns the new record and logs what a subscriber needs: ChangeNew
+// if the instance is visible (announced before or not), ChangeDelete of the
+// old record if it was announced and the new one is hidden, nothing if it
+// stays hidden.
+func (s *service) replace(r *Registry, e *leaseEntry, blob []byte, now int64) *Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := l.rec.Load()
-	l.rec.Store(rec)
+	old := s.recordLocked(e)
+	before := s.arena.size
+	e.rec.Store(s.arena.add(blob))
+	r.arenaBytes.Add(s.arena.size - before)
+	rec := s.recordLocked(e)
+	s.arena.free(old)
 	s.snap.Store(nil)
 	switch hidden := r.hidden(rec); {
 	case !hidden:
-		l.shown = true
+		e.shown = true
 		r.log.append(ChangeNew, s.id, rec, now)
-	case l.shown:
-		l.shown = false
+	case e.shown:
+		e.shown = false
 		r.log.append(ChangeDelete, s.id, old, now)
 	}
+	s.compactLocked(r)
+	return rec
 }
 
-// remove drops l, withdraws it (ChangeDelete) if it was announced, and
+// remove drops e, withdraws it (ChangeDelete) if it was announced, and
 // removes the service from the index when it empties.
-func (s *service) remove(r *Registry, l *lease, now int64) {
+func (s *service) remove(r *Registry, e *leaseEntry, now int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.members, l)
+	rec := s.recordLocked(e)
+	last := len(s.members) - 1
+	if int(e.mpos) != last {
+		moved := s.members[last]
+		s.members[e.mpos] = moved
+		r.entryOf(moved).mpos = e.mpos
+	}
+	s.members = s.members[:last]
+	if cap(s.members) > 64 && len(s.members) < cap(s.members)/4 {
+		s.members = slices.Clone(s.members)
+	}
 	s.snap.Store(nil)
-	if l.shown {
-		l.shown = false
-		r.log.append(ChangeDelete, s.id, l.rec.Load(), now)
+	if e.shown {
+		e.shown = false
+		r.log.append(ChangeDelete, s.id, rec, now)
 	}
-	if len(s.members) == 0 && !s.dead {
-		s.dead = true
-		r.svcs.drop(s)
+	s.arena.free(rec)
+	if len(s.members) == 0 {
+		if !s.dead {
+			s.dead = true
+			r.svcs.drop(s)
+			r.arenaBytes.Add(-s.arena.size) // the arena goes with the service
+		}
+		return
 	}
+	s.compactLocked(r)
+}
+
+// compactLocked compacts the service's arena when it holds more dead bytes
+// than live ones (see recordArena). The caller holds s.mu.
+func (s *service) compactLocked(r *Registry) {
+	if !s.arena.needsCompaction() {
+		return
+	}
+	before := s.arena.size
+	defer func() { r.arenaBytes.Add(s.arena.size - before) }()
+	s.arena.compact(func(yield func(*atomic.Uint64) bool) {
+		for _, ref := range s.members {
+			if !yield(&r.entryOf(ref).rec) {
+				return
+			}
+		}
+	})
+	r.compactions.Add(1)
 }
 
 // refilter brings what the change log announced of the members in line
@@ -195,20 +305,25 @@ func (s *service) refilter(r *Registry, now int64) bool {
 		return false
 	}
 	s.snap.Store(nil)
-	var flips []*lease
-	for l := range s.members {
-		if r.hidden(l.rec.Load()) == l.shown {
-			flips = append(flips, l)
+	type flip struct {
+		e   *leaseEntry
+		rec *Record
+	}
+	var flips []flip
+	for _, ref := range s.members {
+		e := r.entryOf(ref)
+		if rec := s.recordLocked(e); r.hidden(rec) == e.shown {
+			flips = append(flips, flip{e, rec})
 		}
 	}
-	slices.SortFunc(flips, func(a, b *lease) int { return strings.Compare(a.rec.Load().InstanceID(), b.rec.Load().InstanceID()) })
-	for _, l := range flips {
+	slices.SortFunc(flips, func(a, b flip) int { return strings.Compare(a.rec.InstanceID(), b.rec.InstanceID()) })
+	for _, f := range flips {
 		t := ChangeNew
-		if l.shown {
+		if f.e.shown {
 			t = ChangeDelete
 		}
-		l.shown = !l.shown
-		r.log.append(t, s.id, l.rec.Load(), now)
+		f.e.shown = !f.e.shown
+		r.log.append(t, s.id, f.rec, now)
 	}
 	return true
 }
@@ -220,12 +335,14 @@ func (s *service) invalidate() {
 	s.mu.Unlock()
 }
 
-func (s *service) leases(dst []LeaseInfo, ttlMs int64, ttl time.Duration) []LeaseInfo {
+func (s *service) leases(r *Registry, dst []LeaseInfo) []LeaseInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for l := range s.members {
-		renewed := l.renewed.Load()
-		dst = append(dst, LeaseInfo{Record: l.rec.Load(), Created: l.created, Renewed: renewed, Eviction: renewed + ttlMs, TTL: ttl})
+	for _, ref := range s.members {
+		e := r.entryOf(ref)
+		renewed := r.renewedOf(e.state.Load())
+		dst = append(dst, LeaseInfo{Record: s.recordLocked(e), Created: e.created, Renewed: renewed,
+			Eviction: renewed + r.ttlMs, TTL: r.cfg.LeaseTTL})
 	}
 	slices.SortFunc(dst, func(a, b LeaseInfo) int { return strings.Compare(a.Record.InstanceID(), b.Record.InstanceID()) })
 	return dst
@@ -242,9 +359,10 @@ func (s *service) snapshot(r *Registry) *Snapshot {
 	if snap := s.snap.Load(); snap != nil {
 		return snap
 	}
+	d := s.arena.dir.Load()
 	v := ServiceView{ServiceID: s.id, Records: make([]*Record, 0, len(s.members))}
-	for l := range s.members {
-		v.Records = append(v.Records, l.rec.Load())
+	for _, ref := range s.members {
+		v.Records = append(v.Records, d.resolve(r.entryOf(ref).rec.Load()))
 	}
 	slices.SortFunc(v.Records, func(a, b *Record) int { return strings.Compare(a.InstanceID(), b.InstanceID()) })
 	if c := r.filters.Load(); c != nil {
@@ -252,7 +370,7 @@ func (s *service) snapshot(r *Registry) *Snapshot {
 			f.FilterService(&v)
 		}
 	}
-	snap := &Snapshot{ServiceID: s.id, Records: v.Records, LogicInstances: v.LogicInstances, RouteRules: v.RouteRules}
+	snap := &Snapshot{ServiceID: s.id, Records: newRecordList(d, v.Records), LogicInstances: v.LogicInstances, RouteRules: v.RouteRules}
 	buf := acquireBuf()
 	snap.size = len(snap.AppendJSON((*buf)[:0]))
 	releaseBuf(buf)
@@ -290,7 +408,7 @@ func (r *Registry) Services() ([]*Snapshot, int64) {
 	all := r.svcs.all()
 	out := make([]*Snapshot, 0, len(all))
 	for _, s := range all {
-		if snap := s.snapshot(r); len(snap.Records) > 0 {
+		if snap := s.snapshot(r); snap.Records.Len() > 0 {
 			out = append(out, snap)
 		}
 	}

@@ -9,6 +9,11 @@ type Stats struct {
 	Renewals        int64 // successful heartbeats, per instance
 	Unregistrations int64
 	Evictions       int64
+	// RecordBytes is the bytes of the services' record arenas (live
+	// records, dead ones not yet compacted, unused chunk ends), and
+	// Compactions the number of arena compactions so far (see doc.go).
+	RecordBytes int64
+	Compactions int64
 	// Expired is the number of expired leases that self-preservation keeps
 	// registered.
 	Expired int64
@@ -50,6 +55,8 @@ func (r *Registry) Stats() Stats {
 		Registrations:   r.registrations.Load(),
 		Unregistrations: r.unregistrations.Load(),
 		Evictions:       r.evictions.Load(),
+		RecordBytes:     r.arenaBytes.Load(),
+		Compactions:     r.compactions.Load(),
 		SelfPreservation: SelfPreservationState{
 			Enabled:          !r.cfg.SelfPreservation.Disabled,
 			Active:           r.sp.active.Load(),

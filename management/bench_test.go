@@ -80,7 +80,7 @@ func newBenchEnv(b *testing.B, pullouts bool, filtered bool) *benchEnv {
 		want -= benchPullsPerSvc
 	}
 	for _, id := range e.ids {
-		if n := len(r.Service(id).Records); n != want {
+		if n := r.Service(id).Records.Len(); n != want {
 			b.Fatalf("unexpected visible instances of %s; got %d; want %d", id, n, want)
 		}
 	}

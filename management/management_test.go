@@ -100,7 +100,7 @@ func (e *env) visible(service string) []string {
 		return nil
 	}
 	var ids []string
-	for _, rec := range snap.Records {
+	for _, rec := range snap.Records.All() {
 		ids = append(ids, rec.InstanceID())
 	}
 	return ids

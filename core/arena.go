@@ -1,0 +1,307 @@
+package core
+
+import (
+	"iter"
+	"slices"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Arena chunk sizes. A service's first chunk holds exactly its first record,
+// so that the many services of one instance waste nothing; later chunks
+// hold four records at least and a quarter of the service's live bytes, up
+// to maxArenaChunk, so the unused end of the last chunk is at most about a
+// quarter of the live bytes. A record larger than a chunk gets a chunk of
+// its own size.
+const (
+	maxArenaChunk = 1 << 20
+	// A service's arena is compacted when its dead bytes exceed both its
+	// live bytes and compactSlack, or when it has more than compactChunks
+	// chunks (see needsCompaction).
+	compactSlack  = 4 << 10
+	compactChunks = 8
+)
+
+// recordArena holds the record blobs of one service's members in chunks of
+// bytes: pointer-free allocations the garbage collector marks without
+// scanning. Blobs are appended and never written again, so a *Record stays
+// valid (immutable) for as long as anyone holds it; the chunk it points
+// into stays alive as long as that.
+//
+// A handle locates a blob: the chunk's id in the high 32 bits, the offset in
+// the low 32. Chunk ids grow by one per chunk and are never reused by the
+// arena.
+//
+// Space of replaced and removed blobs is reclaimed by compaction: when the
+// dead bytes exceed the live bytes (and compactSlack), or the chunks are
+// many, the live blobs are copied into new chunks of exactly their size and
+// the old chunks are dropped from the directory;
+// the collector frees them once no snapshot, change or caller holds a
+// record in them. So an arena holds at most about twice its live bytes, and
+// compaction costs O(live bytes) per as many bytes freed.
+//
+// Writers hold the service's mutex. Readers without it (heartbeats, the
+// register fast path) load a member's handle, then the directory, and retry
+// when the directory does not hold the handle's chunk (see resolve).
+type recordArena struct {
+	dir  atomic.Pointer[arenaDir]
+	next uint32 // id of the next chunk
+	fill int    // bytes used of the last chunk
+	size int64  // bytes of the directory's chunks
+	live int64  // bytes of member blobs
+	dead int64  // bytes of replaced or removed blobs and abandoned chunk tails
+}
+
+// arenaDir is an immutable directory of an arena's chunks: chunk id base+i
+// is chunks[i]. byAddr lists the chunks by address, for handleOf.
+type arenaDir struct {
+	base   uint32
+	chunks [][]byte
+	byAddr []chunkAddr
+}
+
+type chunkAddr struct {
+	lo, hi uintptr
+	idx    uint32
+}
+
+func newArenaDir(base uint32, chunks [][]byte) *arenaDir {
+	d := &arenaDir{base: base, chunks: chunks, byAddr: make([]chunkAddr, len(chunks))}
+	for i, c := range chunks {
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
+		d.byAddr[i] = chunkAddr{lo: lo, hi: lo + uintptr(len(c)), idx: uint32(i)}
+	}
+	slices.SortFunc(d.byAddr, func(a, b chunkAddr) int {
+		if a.lo < b.lo {
+			return -1
+		}
+		return 1
+	})
+	return d
+}
+
+// resolve returns the record of handle h, or nil when d does not hold its
+// chunk or h does not locate a whole blob in it.
+func (d *arenaDir) resolve(h uint64) *Record {
+	if d == nil {
+		return nil
+	}
+	i := uint32(h>>32) - d.base
+	if i >= uint32(len(d.chunks)) {
+		return nil
+	}
+	c := d.chunks[i]
+	off := int(uint32(h))
+	if off+recordHeader > len(c) {
+		return nil
+	}
+	rec := recordAt(c[off:])
+	if off+int(rec.size) > len(c) || rec.size < uint32(recordHeader) {
+		return nil
+	}
+	return rec
+}
+
+// ref returns the snapshot reference of rec (its chunk's index in d and
+// offset), or false when rec is not in d.
+func (d *arenaDir) ref(rec *Record) (uint64, bool) {
+	p := uintptr(unsafe.Pointer(rec))
+	i, _ := slices.BinarySearchFunc(d.byAddr, p, func(c chunkAddr, p uintptr) int {
+		if c.hi <= p {
+			return -1
+		}
+		if c.lo > p {
+			return 1
+		}
+		return 0
+	})
+	if i == len(d.byAddr) || p < d.byAddr[i].lo || p >= d.byAddr[i].hi {
+		return 0, false
+	}
+	c := d.byAddr[i]
+	return uint64(c.idx)<<32 | uint64(p-c.lo), true
+}
+
+// at returns the record of snapshot reference ref.
+func (d *arenaDir) at(ref uint64) *Record {
+	return recordAt(d.chunks[ref>>32][uint32(ref):])
+}
+
+// add copies blob into the arena and returns its handle. The caller holds
+// the service's mutex.
+func (a *recordArena) add(blob []byte) uint64 {
+	n := len(blob)
+	d := a.dir.Load()
+	if d == nil || a.fill+n > len(d.chunks[len(d.chunks)-1]) {
+		d = a.grow(d, n)
+	}
+	last := len(d.chunks) - 1
+	off := a.fill
+	copy(d.chunks[last][off:], blob)
+	a.fill += n
+	a.live += int64(n)
+	return uint64(d.base+uint32(last))<<32 | uint64(off)
+}
+
+// grow publishes a directory with a new last chunk of room for n bytes at
+// least, and returns it.
+func (a *recordArena) grow(d *arenaDir, n int) *arenaDir {
+	size := n // the first record of a service: most services with one instance never grow
+	if d != nil {
+		size = max(n, min(maxArenaChunk, max(4*n, int(a.live/8))))
+	}
+	var nd *arenaDir
+	if d == nil {
+		nd = newArenaDir(a.next, [][]byte{alignedBytes(size)})
+	} else {
+		a.dead += int64(len(d.chunks[len(d.chunks)-1]) - a.fill)
+		nd = newArenaDir(d.base, append(slices.Clip(d.chunks), alignedBytes(size)))
+	}
+	a.next++
+	a.fill = 0
+	a.size += int64(size)
+	a.dir.Store(nd)
+	return nd
+}
+
+// free counts the blob of rec, replaced or removed, as dead. The caller
+// holds the service's mutex and calls compact afterwards.
+func (a *recordArena) free(rec *Record) {
+	a.live -= int64(rec.size)
+	a.dead += int64(rec.size)
+}
+
+// needsCompaction reports whether compact would reclaim enough to pay: dead
+// bytes over the live ones, or more chunks than compactChunks (and one per
+// maxArenaChunk of live bytes). Either takes adding or freeing bytes of
+// the order of the live ones since the last compaction, so compaction
+// costs O(1) per byte added or freed.
+func (a *recordArena) needsCompaction() bool {
+	if a.dead > a.live && a.dead > compactSlack {
+		return true
+	}
+	d := a.dir.Load()
+	return d != nil && len(d.chunks) > compactChunks+int(a.live/maxArenaChunk)
+}
+
+// tail returns the unused bytes of the last chunk.
+func (a *recordArena) tail() int64 {
+	d := a.dir.Load()
+	if d == nil {
+		return 0
+	}
+	return int64(len(d.chunks[len(d.chunks)-1]) - a.fill)
+}
+
+// compact copies the blobs of the members into new chunks and drops the
+// old chunks. members yields each member's handle word, which compact reads
+// and rewrites; the caller holds the service's mutex, under which member
+// handles change. Readers that loaded an old handle find its chunk in the
+// directory until every handle is rewritten; one that loads the final
+// directory with an old handle reloads the handle and gets the new one.
+func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
+	old := a.dir.Load()
+	if old == nil {
+		return
+	}
+	nextID := a.next
+	var fresh [][]byte
+	fill, live := 0, int64(0)
+	type move struct {
+		p *atomic.Uint64
+		h uint64
+	}
+	var moves []move
+	remaining := a.live
+	for p := range members {
+		rec := old.resolve(p.Load())
+		n := int(rec.size)
+		if len(fresh) == 0 || fill+n > len(fresh[len(fresh)-1]) {
+			fresh = append(fresh, alignedBytes(max(n, min(maxArenaChunk, int(remaining)))))
+			fill = 0
+		}
+		copy(fresh[len(fresh)-1][fill:], rec.blob())
+		moves = append(moves, move{p, uint64(nextID+uint32(len(fresh)-1))<<32 | uint64(fill)})
+		fill += n
+		live += int64(n)
+		remaining -= int64(n)
+	}
+	if len(fresh) == 0 {
+		a.dir.Store(nil)
+		a.fill, a.size, a.live, a.dead = 0, 0, 0, 0
+		return
+	}
+	a.next += uint32(len(fresh))
+	// Publish the old and new chunks together, rewrite the handles, then
+	// publish the new chunks alone.
+	a.dir.Store(newArenaDir(old.base, append(slices.Clip(old.chunks), fresh...)))
+	for _, m := range moves {
+		m.p.Store(m.h)
+	}
+	a.dir.Store(newArenaDir(nextID, fresh))
+	a.fill, a.live, a.dead = fill, live, 0
+	a.size = 0
+	for _, c := range fresh {
+		a.size += int64(len(c))
+	}
+}
+
+// RecordList is the instances of a snapshot. It references its records by
+// chunk and offset in the arena directory the snapshot was built from, so
+// the collector sees a few pointers per snapshot rather than one per
+// instance. The zero value is an empty list.
+type RecordList struct {
+	dir   *arenaDir
+	refs  []uint64  // a reference into dir, or otherRef|index into other
+	other []*Record // records not in dir (a filter may add any record)
+}
+
+const otherRef = 1 << 63
+
+// Len returns the number of records.
+func (l *RecordList) Len() int { return len(l.refs) }
+
+// At returns record i. It does not allocate.
+func (l *RecordList) At(i int) *Record {
+	ref := l.refs[i]
+	if ref&otherRef != 0 {
+		return l.other[ref&^otherRef]
+	}
+	return l.dir.at(ref)
+}
+
+// All yields the records in order.
+func (l *RecordList) All() iter.Seq2[int, *Record] {
+	return func(yield func(int, *Record) bool) {
+		for i := range l.refs {
+			if !yield(i, l.At(i)) {
+				return
+			}
+		}
+	}
+}
+
+// Slice returns the records as a new slice the caller owns.
+func (l *RecordList) Slice() []*Record {
+	out := make([]*Record, len(l.refs))
+	for i := range l.refs {
+		out[i] = l.At(i)
+	}
+	return out
+}
+
+// newRecordList references recs, which are in d or not.
+func newRecordList(d *arenaDir, recs []*Record) RecordList {
+	l := RecordList{dir: d, refs: make([]uint64, len(recs))}
+	for i, rec := range recs {
+		if d != nil {
+			if ref, ok := d.ref(rec); ok {
+				l.refs[i] = ref
+				continue
+			}
+		}
+		l.refs[i] = otherRef | uint64(len(l.other))
+		l.other = append(l.other, rec)
+	}
+	return l
+}

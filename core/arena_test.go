@@ -1,0 +1,280 @@
+package core
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestRegistryHeapObjects: the registry's heap is a few large pointer-free
+// allocations, not objects per instance (what a collection must mark).
+// 100,000 instances of 1,000 services, snapshots built, changes logged,
+// must take fewer than one heap object per 5 instances; the layout before
+// the arenas took about four per instance.
+func TestRegistryHeapObjects(t *testing.T) {
+	const n = 100_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := newTestRegistry(t, Config{})
+	var inst Instance
+	batch := []*Instance{&inst}
+	for i := range n {
+		realisticInstance(&inst, i)
+		r.Register(batch, nil)
+	}
+	for i := 0; i < n; i += instancesPerService {
+		if snap := r.Service("service-" + strconv.Itoa(i/instancesPerService)); snap.Records.Len() != instancesPerService {
+			t.Fatalf("unexpected snapshot of %d instances; want %d", snap.Records.Len(), instancesPerService)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	objects := int64(after.HeapObjects) - int64(before.HeapObjects)
+	if objects > n/5 {
+		t.Fatalf("unexpected %d heap objects for %d instances; want at most %d", objects, n, n/5)
+	}
+	if st := r.Stats(); st.Instances != n || st.RecordBytes < n*int64(NewRecord(&inst).size) {
+		t.Fatalf("unexpected stats %+v; want %d instances and their records' bytes at least", st, n)
+	}
+	runtime.KeepAlive(r)
+}
+
+// changedInstance is instance i of service "svc" at revision rev: its URL
+// and metadata change with rev, so each revision is a new record.
+func changedInstance(i, rev int) *Instance {
+	id := "i" + strconv.Itoa(i)
+	return &Instance{RegionID: "default", ServiceID: "svc", InstanceID: id, IP: "10.0.0.1", Port: 80,
+		URL: fmt.Sprintf("http://%s/%d", id, rev), Status: StatusUp, Metadata: map[string]string{"rev": strconv.Itoa(rev)}}
+}
+
+// TestArenaCompactionBoundsMemory: re-registrations with new data and
+// unregistrations leave dead records in the service's arena; compaction
+// keeps the arena within about twice its live bytes and a quarter more,
+// and records handed out before a compaction keep their content.
+func TestArenaCompactionBoundsMemory(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 4})
+	const n = 200
+	var kept []*Record
+	for rev := range 50 {
+		for i := range n {
+			var got *Record
+			r.RegisterEach([]*Instance{changedInstance(i, rev)}, nil, func(rec *Record) { got = rec })
+			if i == 7 {
+				kept = append(kept, got)
+			}
+		}
+		// Unregister a tenth and bring it back, so removals leave dead
+		// blobs too.
+		for i := 0; i < n; i += 10 {
+			r.Unregister([]*Instance{changedInstance(i, rev)}, nil)
+			r.Register([]*Instance{changedInstance(i, rev)}, nil)
+		}
+		s := r.svcs.find(r.hash.service("svc"), "svc")
+		s.mu.Lock()
+		live, size := s.arena.live, s.arena.size
+		s.mu.Unlock()
+		if want := 2*live + live/4 + int64(maxArenaRecord(n, rev)); size > want {
+			t.Fatalf("unexpected arena of %d bytes for %d live bytes at revision %d; want at most %d", size, live, rev, want)
+		}
+		if st := r.Stats(); st.RecordBytes != size {
+			t.Fatalf("unexpected Stats.RecordBytes %d; want the arena's %d", st.RecordBytes, size)
+		}
+	}
+	if r.Stats().Compactions == 0 {
+		t.Fatal("unexpected no compaction after 50 revisions of 200 instances")
+	}
+	for rev, rec := range kept {
+		if want := fmt.Sprintf("http://i7/%d", rev); rec.URL() != want || rec.InstanceID() != "i7" {
+			t.Fatalf("unexpected record kept from revision %d: url %q id %q; want %q", rev, rec.URL(), rec.InstanceID(), want)
+		}
+		if k, v := rec.Metadata(0); k != "rev" || v != strconv.Itoa(rev) {
+			t.Fatalf("unexpected metadata %q=%q of the record kept from revision %d", k, v, rev)
+		}
+	}
+	snap := r.Service("svc")
+	for i, rec := range snap.Records.All() {
+		if rec.ServiceID() != "svc" || rec.URL() != fmt.Sprintf("http://%s/49", rec.InstanceID()) {
+			t.Fatalf("unexpected record %d of the snapshot: %s", i, rec.JSON())
+		}
+	}
+	// Every instance leaves: the service and its arena go.
+	for i := range n {
+		r.Unregister([]*Instance{changedInstance(i, 49)}, nil)
+	}
+	if st := r.Stats(); st.RecordBytes != 0 || st.Services != 0 {
+		t.Fatalf("unexpected stats after every instance left: %+v", st)
+	}
+}
+
+// maxArenaRecord bounds one record's blob in TestArenaCompactionBoundsMemory,
+// the most an arena's last chunk can exceed a quarter of the live bytes by.
+func maxArenaRecord(n, rev int) int { return 4 * int(NewRecord(changedInstance(n, rev)).size) }
+
+// TestHeartbeatOfARemovedLeaseFailsAfterReuse: a heartbeat that found a
+// lease just before it was removed, and whose entry was reused by another
+// registration, must not renew the new lease.
+func TestHeartbeatOfARemovedLeaseFailsAfterReuse(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	var mu sync.Mutex
+	r := newTestRegistry(t, Config{Shards: 1, Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	a := testInstance("svc", "a")
+	r.Register([]*Instance{a}, nil)
+	h1, h2 := r.hash.instance(a.RegionID, a.ServiceID, a.InstanceID)
+	sh := r.shardFor(h1)
+	idx, w := sh.find(h1, h2)
+	if idx == 0 {
+		t.Fatal("unexpected lease not found")
+	}
+	r.Unregister([]*Instance{a}, nil)
+	b := testInstance("svc", "b")
+	r.Register([]*Instance{b}, nil)
+	bh1, bh2 := r.hash.instance(b.RegionID, b.ServiceID, b.InstanceID)
+	bidx, bw := sh.find(bh1, bh2)
+	if bidx != idx {
+		t.Fatalf("unexpected entry %d for the new lease; want the reused %d", bidx, idx)
+	}
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	e := sh.slab.entry(idx)
+	if r.renewFrom(e, w, r.nowMs()) {
+		t.Fatal("unexpected renewal through a state word read before the lease was removed")
+	}
+	if e.state.Load() != bw {
+		t.Fatalf("unexpected state %x of the new lease; want %x, untouched", e.state.Load(), bw)
+	}
+	if r.record(e, w) != nil {
+		t.Fatal("unexpected record of a removed lease")
+	}
+	if rec := r.record(e, bw); rec == nil || rec.InstanceID() != "b" {
+		t.Fatalf("unexpected record %v of the new lease; want b", rec)
+	}
+}
+
+// TestLeaseEntriesAreReused: churn does not grow a shard's slab past its
+// peak number of leases.
+func TestLeaseEntriesAreReused(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 2})
+	const n = 1000
+	peak := make([]int64, len(r.shards))
+	for round := range 20 {
+		for i := range n {
+			r.Register([]*Instance{testInstance("svc", strconv.Itoa(round*n+i))}, nil)
+		}
+		for i := range r.shards {
+			peak[i] = max(peak[i], r.shards[i].count.Load())
+		}
+		for i := range n {
+			r.Unregister([]*Instance{testInstance("svc", strconv.Itoa(round*n+i))}, nil)
+		}
+	}
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		used := int64(sh.slab.next - 1)
+		sh.mu.Unlock()
+		if used != peak[i] {
+			t.Fatalf("unexpected %d lease entries used in shard %d after churn; want its peak of %d leases", used, i, peak[i])
+		}
+	}
+}
+
+// TestChangeLogReleasesChunks: once its changes are dropped, the log keeps
+// one chunk at most.
+func TestChangeLogReleasesChunks(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	r := newTestRegistry(t, Config{ChangeLogAge: time.Minute, Now: clock})
+	for i := range 10 {
+		r.Register([]*Instance{largeInstance(i)}, nil)
+	}
+	r.log.mu.RLock()
+	chunks := len(r.log.chunks)
+	r.log.mu.RUnlock()
+	if chunks < 2 {
+		t.Fatalf("unexpected %d chunks for 10 large changes; want several", chunks)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	r.log.trim(r.nowMs())
+	r.log.mu.RLock()
+	defer r.log.mu.RUnlock()
+	if r.log.n != 0 || len(r.log.chunks) > 1 || r.log.bytes != 0 {
+		t.Fatalf("unexpected log after every change aged out: %d entries, %d chunks, %d bytes", r.log.n, len(r.log.chunks), r.log.bytes)
+	}
+}
+
+// TestConcurrentChurnKeepsRecordsConsistent runs heartbeats (with the
+// replicator's callback, which reads records without a lock), snapshot
+// reads, re-registrations with new data (compactions) and unregistrations
+// at once, under -race in CI. Every record anyone gets must be whole and
+// belong to the right instance, and heartbeats of instances never removed
+// must always succeed.
+func TestConcurrentChurnKeepsRecordsConsistent(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 4})
+	const stable, churned = 50, 50
+	for i := range stable + churned {
+		r.Register([]*Instance{changedInstance(i, 0)}, nil)
+	}
+	var stop atomic.Bool
+	var bad atomic.Value
+	fail := func(format string, args ...any) { bad.CompareAndSwap(nil, fmt.Sprintf(format, args...)) }
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { // heartbeats of the stable instances, with records
+		defer wg.Done()
+		for k := 0; !stop.Load(); k++ {
+			i := k % stable
+			inst := changedInstance(i, 0)
+			failed := r.HeartbeatEach([]*Instance{inst}, nil, func(rec *Record) {
+				if rec.InstanceID() != inst.InstanceID || rec.ServiceID() != "svc" {
+					fail("heartbeat of %s applied record %s", inst.InstanceID, rec.JSON())
+				}
+			})
+			if len(failed) != 0 {
+				fail("heartbeat of stable instance %s failed: %v", inst.InstanceID, failed[0].Err)
+			}
+		}
+	}()
+	go func() { // snapshot reads
+		defer wg.Done()
+		for !stop.Load() {
+			snap := r.Service("svc")
+			for _, rec := range snap.Records.All() {
+				if rec.ServiceID() != "svc" || len(rec.JSON()) == 0 || rec.JSON()[len(rec.JSON())-1] != '}' {
+					fail("snapshot record %q", rec.JSON())
+				}
+			}
+		}
+	}()
+	go func() { // churn: new data for the stable ones, leave and come back for the others
+		defer wg.Done()
+		for rev := 1; !stop.Load(); rev++ {
+			for i := range stable {
+				r.Register([]*Instance{changedInstance(i, 0)}, nil) // identical: fast path
+			}
+			for i := stable; i < stable+churned; i++ {
+				r.Register([]*Instance{changedInstance(i, rev)}, nil)
+				if rev%3 == 0 {
+					r.Unregister([]*Instance{changedInstance(i, rev)}, nil)
+				}
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // how long the three race; the checks do not depend on it
+	stop.Store(true)
+	wg.Wait()
+	if msg := bad.Load(); msg != nil {
+		t.Fatal(msg)
+	}
+	if r.Stats().Compactions == 0 {
+		t.Fatal("unexpected no compaction while records churned")
+	}
+}
