@@ -140,6 +140,8 @@ var (
 	descSPWindow    = prometheus.NewDesc("artemis_self_preservation_renewals_in_window", "Renewals counted over the sliding window.", nil, nil)
 	descSPPeak      = prometheus.NewDesc("artemis_self_preservation_renewals_peak", "Tracked peak of renewals in the window.", nil, nil)
 	descChangeLog   = prometheus.NewDesc("artemis_changelog_entries", "Changes retained for deltas and streams.", nil, nil)
+	descRecordBytes = prometheus.NewDesc("artemis_record_bytes", "Bytes of the services' record arenas: live records, dead ones not yet compacted, unused chunk ends.", nil, nil)
+	descCompactions = prometheus.NewDesc("artemis_record_compactions_total", "Record arena compactions (space of replaced and removed records reclaimed).", nil, nil)
 	descPanics      = prometheus.NewDesc("artemis_panics_recovered_total", "Handler panics recovered (each one is a bug).", nil, nil)
 	descRateLimited = prometheus.NewDesc("artemis_rate_limited_total", "Requests refused with rate-limited, by operation.", []string{"operation"}, nil)
 	descWSConns     = prometheus.NewDesc("artemis_websocket_connections", "Open WebSocket sessions, by endpoint.", []string{"endpoint"}, nil)
@@ -150,8 +152,8 @@ var (
 
 func (sc *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descServices, descVersion, descRegister, descRenewals, descUnregister,
-		descEvictions, descExpired, descSPActive, descSPEnabled, descSPWindow, descSPPeak, descChangeLog, descPanics, descRateLimited,
-		descWSConns, descPushed, descDropped, descKicked} {
+		descEvictions, descExpired, descSPActive, descSPEnabled, descSPWindow, descSPPeak, descChangeLog, descRecordBytes, descCompactions,
+		descPanics, descRateLimited, descWSConns, descPushed, descDropped, descKicked} {
 		ch <- d
 	}
 	for _, m := range limitMetrics {
@@ -181,6 +183,8 @@ func (sc *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSPWindow, float64(st.SelfPreservation.RenewalsInWindow))
 	gauge(descSPPeak, float64(st.SelfPreservation.Peak))
 	gauge(descChangeLog, float64(st.ChangeLogLen))
+	gauge(descRecordBytes, float64(st.RecordBytes))
+	counter(descCompactions, float64(st.Compactions))
 	counter(descPanics, float64(sc.s.panics.Load()))
 	ps := sc.s.hub.stats()
 	for kind, n := range ps.Connections {
@@ -251,7 +255,7 @@ var limitMetrics = []limitMetric{
 		func(s *Server) float64 { return float64(s.cluster.Dropped()) }),
 	newLimitMetric("artemis_replicated_in_instances_total", "Instances received from peers.", prometheus.CounterValue,
 		func(s *Server) float64 { return float64(s.replicatedIn.Load()) }),
-	newLimitMetric("artemis_changelog_bytes", "Bytes the change log holds (records and encoded changes); bounded by registry.changelogBytes.", prometheus.GaugeValue,
+	newLimitMetric("artemis_changelog_bytes", "Bytes the change log counts (its copies of records with their encoded changes, ring slots, unused chunk ends); bounded by registry.changelogBytes.", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.reg.Stats().ChangeLog.Bytes) }),
 	newLimitMetric("artemis_connections_open", "Open connections (WebSocket sessions included); bounded by server.maxConnections.", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.conns.open.Load()) }),

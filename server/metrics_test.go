@@ -78,12 +78,14 @@ func TestMetrics(t *testing.T) {
 		`artemis_rate_limited_total{operation="heartbeat"} 0`,
 		`artemis_expired_leases 0`,
 		`artemis_evictions_total 0`,
+		`artemis_record_compactions_total 0`,
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	for _, re := range []string{`(?m)^go_goroutines \d+`, `(?m)^process_resident_memory_bytes \d`, `(?m)^artemis_registry_version \d`} {
+	for _, re := range []string{`(?m)^go_goroutines \d+`, `(?m)^process_resident_memory_bytes \d`, `(?m)^artemis_registry_version \d`,
+		`(?m)^artemis_record_bytes [1-9]\d*$`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("metrics lack %s", re)
 		}
