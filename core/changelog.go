@@ -67,7 +67,8 @@ const changeEnvelopeMax = len(`{"changeType":"`) + len("change") + len(`","chang
 // An entry's bytes are a copy of the record's blob with the change's
 // envelope spliced in: the record's header and metadata spans, the
 // envelope's head ({"changeType":...,"instance":), the record's JSON, the
-// closing '}', the record's unescaped values, then the service id. So the
+// closing '}', the record's unescaped values, padding to 8 bytes, then the
+// service id. So the
 // encoded change is contiguous and the record's JSON is stored once. The
 // copied header's offsets are moved past the splice.
 type logEntry struct {
@@ -89,8 +90,10 @@ const logChunkSize = 1 << 20
 // entryBytes is the bytes the entry of a change of rec with an envelope head
 // of headN bytes and a service id of svcN bytes takes in a chunk.
 func entryBytes(rec *Record, headN, svcN int) int {
-	return (int(rec.size) + headN + 1 + svcN + 7) &^ 7
+	return align8(align8(int(rec.size)+headN+1) + svcN)
 }
+
+func align8(n int) int { return (n + 7) &^ 7 }
 
 // entrySize is what a change of rec to service serviceID costs the log
 // against Config.ChangeLogBytes: its bytes in a chunk, counted with the
@@ -111,7 +114,8 @@ func writeEntry(b []byte, rec *Record, head []byte, svc string) {
 	b[n] = '}'
 	n++
 	n += copy(b[n:], blob[jsonEnd:])
-	copy(b[len(b)-len(svc):], svc)
+	n = align8(n)
+	copy(b[n:], svc)
 
 	h := recordAt(b)
 	shift := func(sp *fieldSpan) {
@@ -265,7 +269,7 @@ func (c *changeLog) changeAt(i int, ch *Change) {
 	b := c.chunks[e.chunk-c.base][e.off : e.off+e.size]
 	rec := recordAt(b)
 	enc := b[rec.jsonOff-e.headN : rec.jsonOff+rec.jsonN+1]
-	svc := b[e.size-e.svcN:]
+	svc := b[rec.size : rec.size+e.svcN]
 	*ch = Change{Version: e.version, Type: e.typ, Time: e.time, Record: rec,
 		ServiceID: unsafe.String(unsafe.SliceData(svc), len(svc)), json: enc[:len(enc):len(enc)]}
 }
