@@ -205,6 +205,7 @@ type WrkReport struct {
 	CPUMedian  float64
 	Profile    string  // the CPU profile written, if any
 	ProfileRun *WrkRun // the profiled run
+	Err        string  // why the runs stopped before the end, if they did
 }
 
 // HeartbeatVsNoop starts a registry and its no-op twin on loopback, seeds
@@ -229,6 +230,12 @@ func HeartbeatVsNoop(ctx context.Context, cfg WrkConfig, progress io.Writer) (_ 
 	rep := &WrkReport{Config: cfg, Date: time.Now().UTC(), Go: runtime.Version(), WrkVer: wrkVersion(cfg.Wrk),
 		Machine: Machine{NProc: onlineCPUs(), CPUModel: cpuModel(), GOMAXPROCS: runtime.GOMAXPROCS(0)}}
 	rep.Machine.Hostname, _ = os.Hostname()
+	defer func() { // a run that stops early still reports the pairs it completed
+		rep.Median, rep.CPUMedian = median(rep.Ratios), median(rep.CPURatios)
+		if err != nil {
+			rep.Err = err.Error()
+		}
+	}()
 	if v, err := exec.Command(cfg.Binary, "version").Output(); err == nil {
 		rep.Go += ", registry " + strings.TrimSpace(string(v))
 	}
@@ -324,8 +331,6 @@ func HeartbeatVsNoop(ctx context.Context, cfg WrkConfig, progress io.Writer) (_ 
 		}
 		logf("pair %d   registry/noop %.3f (CPU per answer: %.3f)", p, regRate/noopRate, float64(noopCPU)/float64(max(regCPU, 1)))
 	}
-	rep.Median = median(rep.Ratios)
-	rep.CPUMedian = median(rep.CPURatios)
 	if cfg.CPUProfile != "" {
 		if err := profileWrk(ctx, cfg, script, rep, logf); err != nil {
 			return rep, err
@@ -546,9 +551,12 @@ func (r *WrkReport) Markdown() string {
 	fmt.Fprintf(&b, "- load: %d instances over %d services (seeded in %v), one-instance heartbeat.json bodies spread over all of them\n",
 		r.Seed.Instances, c.Services, r.Seed.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(&b, "- checks: no socket errors, no non-2xx answers; registry runs: one renewal and one in-band success per answer (from its /metrics)\n\n")
+	if r.Err != "" {
+		fmt.Fprintf(&b, "**Stopped early**, after %d complete pairs: %s\n\n", len(r.Ratios), r.Err)
+	}
 	if len(r.Ratios) > 0 {
 		fmt.Fprintf(&b, "**Median registry/no-op throughput ratio: %.3f** over %d pairs (%s)", r.Median, len(r.Ratios), fmtRatios(r.Ratios))
-		if c.MinRatio > 0 {
+		if c.MinRatio > 0 && r.Err == "" {
 			verdict := "meets"
 			if !r.Passed() {
 				verdict = "misses"

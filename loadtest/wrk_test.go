@@ -92,4 +92,9 @@ func TestWrkReportMarkdown(t *testing.T) {
 	if !rep.Passed() {
 		t.Fatal("a median of 0.92 failed a gate of 0.9")
 	}
+	rep.Err = "cannot count the noop run: 7 socket errors"
+	md = rep.Markdown()
+	if !strings.Contains(md, "**Stopped early**, after 3 complete pairs: cannot count") || strings.Contains(md, "the gate") {
+		t.Fatalf("a stopped run's report does not say so, or judges the gate:\n%s", md)
+	}
 }

@@ -52,7 +52,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := loadtest.HeartbeatVsNoop(ctx, cfg, os.Stderr)
-	if rep != nil && len(rep.Runs) > 0 {
+	if rep != nil && (len(rep.Runs) > 0 || len(rep.Warmups) > 0) {
 		path, werr := rep.Write()
 		if werr != nil {
 			fmt.Fprintln(os.Stderr, "heartbeat-vs-noop:", werr)
