@@ -118,20 +118,16 @@ func writeEntry(b []byte, rec *Record, head []byte, svc string) {
 	copy(b[n:], svc)
 
 	h := recordAt(b)
-	shift := func(sp *fieldSpan) {
-		switch {
+	for i := range h.numSpans() {
+		switch sp := h.spanAt(i); {
 		case sp.n == 0:
 		case int(sp.off) < jsonEnd:
 			sp.off += uint32(len(head)) // in the JSON
+			h.setSpan(i, sp)
 		default:
 			sp.off += uint32(len(head) + 1) // in the unescaped values
+			h.setSpan(i, sp)
 		}
-	}
-	for i := range h.spans {
-		shift(&h.spans[i])
-	}
-	for i := range 2 * int(h.nmeta) {
-		shift((*fieldSpan)(unsafe.Add(unsafe.Pointer(h), recordHeader+i*spanSize)))
 	}
 	h.jsonOff += uint32(len(head))
 	h.size = uint32(n)

@@ -215,13 +215,12 @@ const reloadInstanceID = "reload"
 // {"serviceId":serviceID,"instanceId":"reload"}, what the server's push hub
 // sends a subscriber that must re-fetch a service.
 func reloadRecord(serviceID string) *Record {
-	h := Record{jsonOff: uint32(recordHeader)}
-	b := make([]byte, recordHeader, recordHeader+len(`{"serviceId":,"instanceId":"reload"}`)+len(serviceID)+16)
-	e := recordEncoder{b: append(b, '{'), open: recordHeader}
-	e.field("serviceId", serviceID, &h.spans[fService])
-	e.field("instanceId", reloadInstanceID, &h.spans[fInstance])
+	var e recordEncoder
+	e.init(make([]byte, 0, 128+len(serviceID)), 0)
+	e.field("serviceId", serviceID, fService)
+	e.field("instanceId", reloadInstanceID, fInstance)
 	e.b = append(e.b, '}')
-	b = e.finish(&h, nil)
+	b := e.finish()
 	out := alignedBytes(len(b))
 	copy(out, b)
 	return recordAt(out)

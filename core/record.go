@@ -9,29 +9,31 @@ import (
 // Record is the registry's stored, immutable copy of an Instance.
 //
 // A record is one contiguous, pointer-free blob of bytes: this header, then
-// the spans of its metadata, then the instance encoded as JSON once (when
-// registered), then the unescaped form of any value whose JSON needed
-// escapes. Its accessors return substrings of the blob. The registry keeps
-// blobs in byte arenas (see recordArena), so a million records are a few
-// hundred large allocations the garbage collector never scans, not a
-// million small objects it must mark.
+// the spans of its fields and metadata, then the instance encoded as JSON
+// once (when registered), then the unescaped form of any value whose JSON
+// needed escapes. Its accessors return substrings of the blob. Spans are
+// two uint16 (offset, length) when the blob is small enough, as nearly all
+// are, else two uint32. The registry keeps blobs in byte arenas (see
+// recordArena), so a million records are a few hundred thousand large
+// allocations the garbage collector never scans, not a million small
+// objects it must mark.
 //
-// A *Record points into the arena chunk that holds it and keeps that chunk
-// alive: records are shared by leases, snapshots and the caller of
-// Applied, and stay valid for as long as anyone holds them. Callers must not
-// modify a record, nor the bytes of JSON, and must not copy a Record value
-// (the header alone is not the record).
+// A *Record points into the allocation that holds it and keeps it alive:
+// records are shared by leases, snapshots and the caller of Applied, and
+// stay valid for as long as anyone holds them. Callers must not modify a
+// record, nor the bytes of JSON, and must not copy a Record value (the
+// header alone is not the record).
 type Record struct {
 	size    uint32 // bytes of the blob, header included, a multiple of 8
 	jsonOff uint32 // offsets from the start of the blob
 	jsonN   uint32
-	nmeta   uint32 // metadata entries; their spans follow the header
 	port    int32
-	_       uint32
-	spans   [numFields]fieldSpan
+	nmeta   uint16 // metadata entries
+	wide    uint16 // 1 when spans are fieldSpan, 0 when narrowSpan
 }
 
-// Field indexes of Record.spans.
+// Field indexes of a record's spans; metadata spans follow, keys and values
+// alternating.
 const (
 	fRegion = iota
 	fZone
@@ -50,36 +52,59 @@ const (
 // fieldSpan locates a value in the blob: off bytes from its start, n long.
 type fieldSpan struct{ off, n uint32 }
 
+// narrowSpan is a fieldSpan of a blob under narrowMax bytes.
+type narrowSpan struct{ off, n uint16 }
+
 const (
 	recordHeader = int(unsafe.Sizeof(Record{}))
-	spanSize     = int(unsafe.Sizeof(fieldSpan{}))
+	// narrowMax is the largest blob with narrow spans. It leaves room for
+	// a change log entry's envelope, spliced in before the JSON (see
+	// writeEntry), to keep every offset under 1<<16.
+	narrowMax = 1<<16 - 1 - 2*changeEnvelopeMax
 )
 
-func (r *Record) get(sp fieldSpan) string {
+// spanAt returns span i (a field index, or numFields+j for metadata span j).
+func (r *Record) spanAt(i int) fieldSpan {
+	if r.wide != 0 {
+		return *(*fieldSpan)(unsafe.Add(unsafe.Pointer(r), recordHeader+i*8))
+	}
+	sp := *(*narrowSpan)(unsafe.Add(unsafe.Pointer(r), recordHeader+i*4))
+	return fieldSpan{uint32(sp.off), uint32(sp.n)}
+}
+
+// setSpan sets span i; only for a record being written.
+func (r *Record) setSpan(i int, sp fieldSpan) {
+	if r.wide != 0 {
+		*(*fieldSpan)(unsafe.Add(unsafe.Pointer(r), recordHeader+i*8)) = sp
+		return
+	}
+	*(*narrowSpan)(unsafe.Add(unsafe.Pointer(r), recordHeader+i*4)) = narrowSpan{uint16(sp.off), uint16(sp.n)}
+}
+
+// numSpans returns the number of the record's spans.
+func (r *Record) numSpans() int { return numFields + 2*int(r.nmeta) }
+
+func (r *Record) get(i int) string {
+	sp := r.spanAt(i)
 	if sp.n == 0 {
 		return ""
 	}
 	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(r), sp.off)), int(sp.n))
 }
 
-// metaSpan returns span i of the metadata spans (keys and values alternate).
-func (r *Record) metaSpan(i int) fieldSpan {
-	return *(*fieldSpan)(unsafe.Add(unsafe.Pointer(r), recordHeader+i*spanSize))
-}
-
 // Accessors. The strings share the record's memory; they stay valid as
 // long as the caller keeps them (they keep the record's chunk alive).
-func (r *Record) RegionID() string       { return r.get(r.spans[fRegion]) }
-func (r *Record) ZoneID() string         { return r.get(r.spans[fZone]) }
-func (r *Record) GroupID() string        { return r.get(r.spans[fGroup]) }
-func (r *Record) ServiceID() string      { return r.get(r.spans[fService]) }
-func (r *Record) InstanceID() string     { return r.get(r.spans[fInstance]) }
-func (r *Record) MachineName() string    { return r.get(r.spans[fMachine]) }
-func (r *Record) IP() string             { return r.get(r.spans[fIP]) }
-func (r *Record) Protocol() string       { return r.get(r.spans[fProtocol]) }
-func (r *Record) URL() string            { return r.get(r.spans[fURL]) }
-func (r *Record) HealthCheckURL() string { return r.get(r.spans[fHealth]) }
-func (r *Record) Status() string         { return r.get(r.spans[fStatus]) }
+func (r *Record) RegionID() string       { return r.get(fRegion) }
+func (r *Record) ZoneID() string         { return r.get(fZone) }
+func (r *Record) GroupID() string        { return r.get(fGroup) }
+func (r *Record) ServiceID() string      { return r.get(fService) }
+func (r *Record) InstanceID() string     { return r.get(fInstance) }
+func (r *Record) MachineName() string    { return r.get(fMachine) }
+func (r *Record) IP() string             { return r.get(fIP) }
+func (r *Record) Protocol() string       { return r.get(fProtocol) }
+func (r *Record) URL() string            { return r.get(fURL) }
+func (r *Record) HealthCheckURL() string { return r.get(fHealth) }
+func (r *Record) Status() string         { return r.get(fStatus) }
 func (r *Record) Port() int              { return int(r.port) }
 
 // MetadataLen returns the number of metadata entries.
@@ -87,7 +112,7 @@ func (r *Record) MetadataLen() int { return int(r.nmeta) }
 
 // Metadata returns metadata entry i (in key order).
 func (r *Record) Metadata(i int) (key, value string) {
-	return r.get(r.metaSpan(2 * i)), r.get(r.metaSpan(2*i + 1))
+	return r.get(numFields + 2*i), r.get(numFields + 2*i + 1)
 }
 
 // JSON returns the record encoded as an Instance object. The bytes are
@@ -176,60 +201,61 @@ func encodeRecord(dst []byte, inst *Instance) []byte {
 	}
 	slices.Sort(keys)
 
-	var h Record
-	var metaBuf [8]fieldSpan
-	meta := metaBuf[:0]
-	if n := 2 * len(keys); n > len(metaBuf) {
-		meta = make([]fieldSpan, n)
-	} else {
-		meta = metaBuf[:n]
-	}
-	start := len(dst)
-	h.port = int32(inst.Port)
-	h.nmeta = uint32(len(keys))
-	h.jsonOff = uint32(recordHeader + len(meta)*spanSize)
-	dst = slices.Grow(dst, int(h.jsonOff)+512)[:start+int(h.jsonOff)]
-	e := recordEncoder{b: append(dst, '{'), start: start, open: len(dst)}
-	e.field("regionId", inst.RegionID, &h.spans[fRegion])
-	e.field("zoneId", inst.ZoneID, &h.spans[fZone])
-	e.field("groupId", inst.GroupID, &h.spans[fGroup])
-	e.field("serviceId", inst.ServiceID, &h.spans[fService])
-	e.field("instanceId", inst.InstanceID, &h.spans[fInstance])
-	e.field("machineName", inst.MachineName, &h.spans[fMachine])
-	e.field("ip", inst.IP, &h.spans[fIP])
+	var e recordEncoder
+	e.init(dst, len(keys))
+	e.port = int32(inst.Port)
+	e.field("regionId", inst.RegionID, fRegion)
+	e.field("zoneId", inst.ZoneID, fZone)
+	e.field("groupId", inst.GroupID, fGroup)
+	e.field("serviceId", inst.ServiceID, fService)
+	e.field("instanceId", inst.InstanceID, fInstance)
+	e.field("machineName", inst.MachineName, fMachine)
+	e.field("ip", inst.IP, fIP)
 	e.comma()
 	e.b = append(e.b, `"port":`...)
-	e.b = strconv.AppendInt(e.b, int64(h.port), 10)
-	e.field("protocol", inst.Protocol, &h.spans[fProtocol])
-	e.field("url", inst.URL, &h.spans[fURL])
-	e.field("healthCheckUrl", inst.HealthCheckURL, &h.spans[fHealth])
-	e.field("status", inst.Status, &h.spans[fStatus])
+	e.b = strconv.AppendInt(e.b, int64(e.port), 10)
+	e.field("protocol", inst.Protocol, fProtocol)
+	e.field("url", inst.URL, fURL)
+	e.field("healthCheckUrl", inst.HealthCheckURL, fHealth)
+	e.field("status", inst.Status, fStatus)
 	if len(keys) > 0 {
 		e.b = append(e.b, `,"metadata":{`...)
 		for i, k := range keys {
 			if i > 0 {
 				e.b = append(e.b, ',')
 			}
-			e.str(k, &meta[2*i])
+			e.str(k, numFields+2*i)
 			e.b = append(e.b, ':')
-			e.str(inst.Metadata[k], &meta[2*i+1])
+			e.str(inst.Metadata[k], numFields+2*i+1)
 		}
 		e.b = append(e.b, '}')
 	}
 	e.b = append(e.b, '}')
-	return e.finish(&h, meta)
+	return e.finish()
 }
 
-// recordEncoder writes a record's JSON and where each value landed.
-// Values whose JSON form has escapes are kept unescaped after the JSON, in
-// extra; finish moves them into the blob and fixes their spans.
+// recordEncoder writes a record's blob: the JSON first, after room for the
+// header and narrow spans, noting where each value landed; finish adds the
+// unescaped values, writes the header and spans, and widens the spans if
+// the blob is too large for narrow ones.
 type recordEncoder struct {
-	b     []byte // the blob so far; finish writes the header
+	b     []byte // the blob so far
 	start int    // where the blob starts in b
 	open  int    // index in b of the object's '{'
-	extra []byte
-	fix   [numFields + 2*MaxMetadataLen]*fieldSpan // spans that point into extra
-	nfix  int
+	port  int32
+	nmeta int
+	spans [numFields + 2*MaxMetadataLen]fieldSpan
+	extra []byte                             // values whose JSON form has escapes, unescaped
+	inX   [numFields + 2*MaxMetadataLen]bool // spans[i] is in extra
+}
+
+// init starts a blob of a record with nmeta metadata entries at the end of
+// dst, and its JSON object.
+func (e *recordEncoder) init(dst []byte, nmeta int) {
+	start := len(dst)
+	jsonOff := recordHeader + (numFields+2*nmeta)*4
+	dst = slices.Grow(dst, jsonOff+512)[:start+jsonOff]
+	e.b, e.start, e.open, e.nmeta = append(dst, '{'), start, start+jsonOff, nmeta
 }
 
 // comma separates a member from the previous one.
@@ -240,7 +266,7 @@ func (e *recordEncoder) comma() {
 }
 
 // field appends "name":value unless value is empty.
-func (e *recordEncoder) field(name, value string, sp *fieldSpan) {
+func (e *recordEncoder) field(name, value string, span int) {
 	if value == "" {
 		return
 	}
@@ -248,14 +274,15 @@ func (e *recordEncoder) field(name, value string, sp *fieldSpan) {
 	e.b = append(e.b, '"')
 	e.b = append(e.b, name...)
 	e.b = append(e.b, '"', ':')
-	e.str(value, sp)
+	e.str(value, span)
 }
 
 // str appends value as a JSON string and records its span: in the JSON when
 // it needed no escaping, else in extra.
-func (e *recordEncoder) str(value string, sp *fieldSpan) {
+func (e *recordEncoder) str(value string, span int) {
 	at := len(e.b) + 1
 	e.b = appendString(e.b, value)
+	sp := &e.spans[span]
 	sp.n = uint32(len(value))
 	if len(e.b)-at-1 == len(value) {
 		sp.off = uint32(at - e.start)
@@ -263,26 +290,45 @@ func (e *recordEncoder) str(value string, sp *fieldSpan) {
 	}
 	sp.off = uint32(len(e.extra))
 	e.extra = append(e.extra, value...)
-	e.fix[e.nfix] = sp
-	e.nfix++
+	e.inX[span] = true
 }
 
-// finish appends the unescaped values, pads the blob to a multiple of 8,
-// writes the header h and the metadata spans at its start, and returns b.
-func (e *recordEncoder) finish(h *Record, meta []fieldSpan) []byte {
-	h.jsonN = uint32(len(e.b) - e.open)
+// finish completes the blob and returns dst with it.
+func (e *recordEncoder) finish() []byte {
+	n := numFields + 2*e.nmeta
+	jsonOff := e.open - e.start
+	size := align8(len(e.b) - e.start + len(e.extra))
+	wide := size > narrowMax
+	if wide {
+		// Make room for spans twice as wide: move the JSON.
+		grow := n * 4
+		e.b = append(e.b, make([]byte, grow)...)
+		copy(e.b[e.open+grow:], e.b[e.open:len(e.b)-grow])
+		for i := range n {
+			if !e.inX[i] && e.spans[i].n > 0 {
+				e.spans[i].off += uint32(grow)
+			}
+		}
+		jsonOff += grow
+	}
+	h := Record{jsonOff: uint32(jsonOff), jsonN: uint32(len(e.b) - e.start - jsonOff), port: e.port, nmeta: uint16(e.nmeta)}
 	extraOff := uint32(len(e.b) - e.start)
 	e.b = append(e.b, e.extra...)
-	for _, sp := range e.fix[:e.nfix] {
-		sp.off += extraOff
-	}
 	for len(e.b)%8 != 0 {
 		e.b = append(e.b, 0)
 	}
 	h.size = uint32(len(e.b) - e.start)
-	copy(e.b[e.start:], unsafe.Slice((*byte)(unsafe.Pointer(h)), recordHeader))
-	if len(meta) > 0 {
-		copy(e.b[e.start+recordHeader:], unsafe.Slice((*byte)(unsafe.Pointer(&meta[0])), len(meta)*spanSize))
+	if wide {
+		h.wide = 1
+	}
+	rec := (*Record)(unsafe.Pointer(&e.b[e.start]))
+	*rec = h
+	for i := range n {
+		sp := e.spans[i]
+		if e.inX[i] {
+			sp.off += extraOff
+		}
+		rec.setSpan(i, sp)
 	}
 	return e.b
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -89,5 +90,41 @@ func checkRecord(t *testing.T, what string, rec *Record, inst *Instance) {
 	}
 	if int(rec.size)%8 != 0 || strconv.Itoa(rec.Port()) != strconv.Itoa(inst.Port) {
 		t.Fatalf("unexpected %s size %d or port %d", what, rec.size, rec.Port())
+	}
+}
+
+// TestWideRecords: records too large for narrow spans (escaped values near
+// the limits) use wide ones, on both sides of narrowMax, and keep every
+// value through the registry, its snapshot and a change log entry.
+func TestWideRecords(t *testing.T) {
+	var narrow, wide bool
+	for k := 0; k <= MaxMetadataBytes; k += 256 {
+		inst := &Instance{RegionID: "default", ServiceID: "big", InstanceID: "one", URL: "http://x/",
+			MachineName: strings.Repeat("\x01", MaxFieldLen), Metadata: map[string]string{"k": strings.Repeat("\x02", k)}}
+		inst.HealthCheckURL = strings.Repeat("\x03", MaxFieldLen)
+		for _, f := range []*string{&inst.ZoneID, &inst.GroupID, &inst.IP, &inst.Protocol, &inst.Status} {
+			*f = strings.Repeat("\x04", MaxFieldLen)
+		}
+		rec := NewRecord(inst)
+		if size := int(rec.size); size <= narrowMax-1024 || size > narrowMax+4096 {
+			continue // far from the boundary
+		}
+		narrow = narrow || rec.wide == 0
+		wide = wide || rec.wide != 0
+		if (rec.wide != 0) != (int(rec.size) > narrowMax) {
+			t.Fatalf("unexpected wide=%d for a blob of %d bytes (narrowMax %d)", rec.wide, rec.size, narrowMax)
+		}
+		checkRecord(t, "record", rec, inst)
+		r := newTestRegistry(t, Config{Shards: 1, ChangeLogSize: 4})
+		r.Register([]*Instance{inst}, nil)
+		checkRecord(t, "registry record", r.Service("big").Records.At(0), inst)
+		changes, _, err := r.ChangesSince(r.Version()-1, nil)
+		if err != nil || len(changes) != 1 {
+			t.Fatalf("unexpected changes %d, %v", len(changes), err)
+		}
+		checkRecord(t, "change record", changes[0].Record, inst)
+	}
+	if !narrow || !wide {
+		t.Fatalf("unexpected sizes: narrow records near the boundary %v, wide ones %v; want both", narrow, wide)
 	}
 }
