@@ -37,6 +37,9 @@ type ChurnVerdict struct {
 	HeapInuseSlope float64 `json:"heapInuseMiBPerMinute"`
 	LiveHeapSlope  float64 `json:"liveHeapMiBPerMinute"`
 	RecordSlope    float64 `json:"recordMiBPerMinute"`
+	// LateRSSSlope is RSS's slope over the window's second half: a rise
+	// that ends within the window shows as a lower one here.
+	LateRSSSlope float64 `json:"lateRssMiBPerMinute"`
 	// Rise is the fitted RSS rise over the window and Bound what it must
 	// stay under (churnFlatShare of the RSS at the window's start), in MiB.
 	Rise  float64 `json:"rssRiseMiB"`
@@ -65,13 +68,14 @@ func (v ChurnVerdict) MarshalJSON() ([]byte, error) {
 		HeapInuseSlope *float64 `json:"heapInuseMiBPerMinute"`
 		LiveHeapSlope  *float64 `json:"liveHeapMiBPerMinute"`
 		RecordSlope    *float64 `json:"recordMiBPerMinute"`
-	}{plain(v), nan(v.RSSSlope), nan(v.HeapInuseSlope), nan(v.LiveHeapSlope), nan(v.RecordSlope)})
+		LateRSSSlope   *float64 `json:"lateRssMiBPerMinute"`
+	}{plain(v), nan(v.RSSSlope), nan(v.HeapInuseSlope), nan(v.LiveHeapSlope), nan(v.RecordSlope), nan(v.LateRSSSlope)})
 }
 
 // judgeChurn fits lines to the samples from cfg.Settle on.
 func judgeChurn(samples []ChurnSample, cfg ChurnConfig) ChurnVerdict {
 	v := ChurnVerdict{From: cfg.Settle.Seconds(), RSSSlope: math.NaN(), HeapInuseSlope: math.NaN(), LiveHeapSlope: math.NaN(),
-		RecordSlope: math.NaN()}
+		RecordSlope: math.NaN(), LateRSSSlope: math.NaN()}
 	var win []ChurnSample
 	for _, s := range samples {
 		if s.T >= v.From {
@@ -106,6 +110,13 @@ func judgeChurn(samples []ChurnSample, cfg ChurnConfig) ChurnVerdict {
 	v.HeapInuseSlope = slope(win, func(s ChurnSample) int64 { return s.HeapInuse })
 	v.LiveHeapSlope = slope(win, ChurnSample.liveHeap)
 	v.RecordSlope = slope(win, func(s ChurnSample) int64 { return s.RecordBytes })
+	mid := (win[0].T + win[len(win)-1].T) / 2
+	for i, s := range win {
+		if s.T >= mid {
+			v.LateRSSSlope = slope(win[i:], func(s ChurnSample) int64 { return s.RSSBytes })
+			break
+		}
+	}
 	v.Rise = v.RSSSlope * (win[len(win)-1].T - win[0].T) / 60
 	v.Bound = churnFlatShare * float64(win[0].RSSBytes) / (1 << 20)
 	v.Judged = v.Why == ""
@@ -214,22 +225,23 @@ func (r *ChurnReport) Markdown() string {
 			mibOrDash(s.HeapAlloc), mibOrDash(s.HeapInuse), mibOrDash(s.liveHeap()), mibOrDash(s.RecordBytes), s.Compactions,
 			mibOrDash(s.ChangeLogBytes), s.GCs)
 	}
-	fmt.Fprintf(&b, "\nSlopes over t = %.0f–%.0f s (least squares, MiB/min): RSS %s, heap in use %s, live heap (est.) %s, record arenas %s.\n",
-		v.From, v.To, fmtSlope(v.RSSSlope), fmtSlope(v.HeapInuseSlope), fmtSlope(v.LiveHeapSlope), fmtSlope(v.RecordSlope))
+	fmt.Fprintf(&b, "\nSlopes over t = %.0f–%.0f s (least squares, MiB/min): RSS %s (%s over the second half), heap in use %s, live heap (est.) %s, record arenas %s.\n",
+		v.From, v.To, fmtSlope(v.RSSSlope), fmtSlope(v.LateRSSSlope), fmtSlope(v.HeapInuseSlope), fmtSlope(v.LiveHeapSlope),
+		fmtSlope(v.RecordSlope))
 	b.WriteString("\nThe live heap is estimated from the heap goal: go_memstats_next_gc_bytes ÷ (1 + GOGC/100), the heap left by " +
 		"the last collection (plus under half the stacks and globals); the node was not asked to collect.\n")
 	b.WriteString("\n## Samples\n\nt is seconds since the churn started (-1: the empty node, before seeding); sizes in MiB; " +
 		"CPU is the node's share of one core since the previous sample.\n\n")
-	b.WriteString("| t | RSS | heap alloc | heap in use | heap idle | heap released | heap goal | GCs | goroutines | instances | services | " +
+	b.WriteString("| t | RSS | heap alloc | heap in use | heap idle | heap released | heap goal | live heap (est.) | GCs | goroutines | instances | services | " +
 		"record arenas | compactions | change log | changes | +registered | -unregistered | failures | CPU | loadavg |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, s := range r.Samples {
 		cpu := ""
 		if i > 0 && s.CPUSeconds >= 0 && r.Samples[i-1].CPUSeconds >= 0 && s.T > r.Samples[i-1].T && r.Samples[i-1].T >= 0 {
 			cpu = fmt.Sprintf("%.0f %%", 100*(s.CPUSeconds-r.Samples[i-1].CPUSeconds)/(s.T-r.Samples[i-1].T))
 		}
-		fmt.Fprintf(&b, "| %.0f | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %s | %d | %s | %d | %d | %d | %d | %s | %s |\n",
-			s.T, num(s.RSSBytes), num(s.HeapAlloc), num(s.HeapInuse), num(s.HeapIdle), num(s.HeapReleased), num(s.NextGC), s.GCs,
+		fmt.Fprintf(&b, "| %.0f | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %s | %d | %s | %d | %d | %d | %d | %s | %s |\n",
+			s.T, num(s.RSSBytes), num(s.HeapAlloc), num(s.HeapInuse), num(s.HeapIdle), num(s.HeapReleased), num(s.NextGC), num(s.liveHeap()), s.GCs,
 			s.Goroutines, s.Instances, s.Services, num(s.RecordBytes), s.Compactions, num(s.ChangeLogBytes), s.ChangeLogLen,
 			s.Registered, s.Unregistered, s.Failures, cpu, s.Load)
 	}
@@ -243,8 +255,8 @@ func (r *ChurnReport) VerdictLine() string {
 	for _, m := range v.Marks {
 		marks = append(marks, fmt.Sprintf("minute %d %s", m.Minute, mibOrDash(m.Sample.RSSBytes)))
 	}
-	nums := fmt.Sprintf("RSS at %s; over t = %.0f–%.0f s RSS moves %s MiB/min (a fitted rise of %.1f MiB; the bound for flat is %.1f MiB, %.0f %% of the RSS at t = %.0f s)",
-		strings.Join(marks, ", "), v.From, v.To, fmtSlope(v.RSSSlope), v.Rise, v.Bound, 100*churnFlatShare, v.From)
+	nums := fmt.Sprintf("RSS at %s; over t = %.0f–%.0f s RSS moves %s MiB/min (a fitted rise of %.1f MiB; the bound for flat is %.1f MiB, %.0f %% of the RSS at t = %.0f s); %s MiB/min over the second half",
+		strings.Join(marks, ", "), v.From, v.To, fmtSlope(v.RSSSlope), v.Rise, v.Bound, 100*churnFlatShare, v.From, fmtSlope(v.LateRSSSlope))
 	switch {
 	case !v.Judged:
 		end := ""

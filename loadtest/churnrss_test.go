@@ -128,6 +128,9 @@ func TestJudgeChurn(t *testing.T) {
 		if !v.Judged || math.Abs(v.RSSSlope-wantSlope) > 1e-6 || v.Flat != wantFlat {
 			t.Fatalf("unexpected verdict %+v; want slope %v, flat %v", v, wantSlope, wantFlat)
 		}
+		if math.Abs(v.LateRSSSlope-wantSlope) > 1e-6 {
+			t.Fatalf("unexpected slope %v over the second half; want %v", v.LateRSSSlope, wantSlope)
+		}
 		if math.Abs(v.HeapInuseSlope-wantSlope/2) > 1e-6 || math.Abs(v.LiveHeapSlope-wantSlope/2) > 1e-6 || !math.IsNaN(v.RecordSlope) {
 			t.Fatalf("unexpected heap slopes %+v", v)
 		}
