@@ -60,6 +60,15 @@ type Config struct {
 	SelfPreservation SelfPreservationConfig
 	// Now is the clock (time.Now). Tests inject their own or use synctest.
 	Now func() time.Time
+	// ClockResolution, when positive (1 ms up to EvictionTick), makes the
+	// registry read Now once per ClockResolution, from a goroutine, and
+	// its operations read that value: a heartbeat then costs no clock read
+	// (about 50 ns on a virtual machine). Registrations, renewals and
+	// change times are then stamped up to ClockResolution early, so a
+	// lease may expire that much before a full LeaseTTL after its last
+	// heartbeat. Eviction reads Now itself. Zero (the default) reads Now
+	// on every operation.
+	ClockResolution time.Duration
 }
 
 // SelfPreservationConfig configures self-preservation (contract section 6).
@@ -112,6 +121,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.EvictionTick < minEvictionTick || c.EvictionTick > c.LeaseTTL {
 		return c, fmt.Errorf("cannot use EvictionTick %v: must be in %v..LeaseTTL", c.EvictionTick, minEvictionTick)
+	}
+	if c.ClockResolution != 0 && (c.ClockResolution < time.Millisecond || c.ClockResolution > c.EvictionTick) {
+		return c, fmt.Errorf("cannot use ClockResolution %v: must be 0 or in 1ms..EvictionTick", c.ClockResolution)
 	}
 	if c.ChangeLogSize == 0 {
 		c.ChangeLogSize = defaultChangeLogSize

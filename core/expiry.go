@@ -135,7 +135,7 @@ func (r *Registry) run() {
 		case <-r.done:
 			return
 		case <-t.C:
-			r.tick(r.nowMs())
+			r.tick(r.cfg.Now().UnixMilli())
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 )
 
@@ -65,16 +66,37 @@ func writeLower(mh *maphash.Hash, buf *[keyBufLen]byte, s string) {
 	}
 }
 
-// lowerInto appends s to dst with ASCII letters lower-cased.
+// lowerInto appends s to dst with ASCII letters lower-cased, eight bytes
+// at a time where it can.
 func lowerInto(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	n := len(dst)
+	dst = append(dst, s...)
+	b := dst[n:]
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		binary.LittleEndian.PutUint64(b[i:], lowerWord(w))
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
-		dst = append(dst, c)
 	}
 	return dst
+}
+
+// lowerWord lower-cases the ASCII letters of eight bytes: for each byte
+// under 0x80, in 'A'..'Z', it sets bit 0x20; other bytes are unchanged.
+func lowerWord(w uint64) uint64 {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	t := w &^ high                // the low seven bits of each byte
+	ge := t + (0x80-'A')*ones     // high bit set where the byte is >= 'A'
+	gt := t + (0x80-'Z'-1)*ones   // high bit set where the byte is > 'Z'
+	upper := ge &^ gt &^ w & high // ASCII (high bit clear) and in 'A'..'Z'
+	return w | upper>>2
 }
 
 // asciiEqualFold reports whether a and b are equal under ASCII case folding.

@@ -25,3 +25,24 @@ func TestFoldKey(t *testing.T) {
 		t.Fatalf("FoldKey aliases its input; got %q after the input changed", got)
 	}
 }
+
+// FuzzLowerInto holds the eight-bytes-at-a-time lowerInto to the plain
+// byte loop, on any bytes and any alignment of what precedes them.
+func FuzzLowerInto(f *testing.F) {
+	f.Add("", "MyService-ABC:8080/Z[@`{")
+	f.Add("x", "\xc3\x89\xff\x80AZaz@[`{\x00")
+	f.Fuzz(func(t *testing.T, prefix, s string) {
+		var want []byte
+		want = append(want, prefix...)
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			want = append(want, c)
+		}
+		if got := lowerInto([]byte(prefix), s); string(got) != string(want) {
+			t.Fatalf("lowerInto(%q) = %q; want %q", s, got, want)
+		}
+	})
+}

@@ -169,14 +169,6 @@ func alignedBytes(n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(words))), len(words)*8)
 }
 
-// ownRecord returns a copy of rec in an allocation of its own, so that what
-// keeps it (the change log) never keeps an arena chunk alive.
-func ownRecord(rec *Record) *Record {
-	b := alignedBytes(int(rec.size))
-	copy(b, rec.blob())
-	return recordAt(b)
-}
-
 // NewRecord encodes inst as a Record of its own, for a filter that
 // publishes instances the registry does not hold (management's logical
 // instances). The record is immutable and may be shared by any number of

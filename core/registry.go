@@ -1,6 +1,7 @@
 package core
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,7 +11,8 @@ import (
 type Registry struct {
 	cfg    Config
 	ttlMs  int64
-	msBase int64 // epoch ms that a state word's renewed field counts from
+	msBase int64        // epoch ms that a state word's renewed field counts from
+	clock  atomic.Int64 // epoch ms, refreshed every ClockResolution when positive
 	hash   hasher
 	shards []shard
 	mask   uint64
@@ -67,8 +69,9 @@ func New(cfg Config) (*Registry, error) {
 		mask:   uint64(cfg.Shards - 1),
 		done:   make(chan struct{}),
 	}
-	now := r.nowMs()
+	now := cfg.Now().UnixMilli()
 	r.msBase = now - 1<<(renewedBits-1)
+	r.clock.Store(now)
 	tickMs := cfg.EvictionTick.Milliseconds()
 	ring := int((r.ttlMs+requeueProtectedLeases.Milliseconds())/tickMs) + 4
 	for i := range r.shards {
@@ -82,6 +85,10 @@ func New(cfg Config) (*Registry, error) {
 	r.sp.init(cfg.SelfPreservation, cfg.LeaseTTL, cfg.EvictionTick, now)
 	r.wg.Add(1)
 	go r.run()
+	if cfg.ClockResolution > 0 {
+		r.wg.Add(1)
+		go r.tickClock()
+	}
 	return r, nil
 }
 
@@ -103,7 +110,27 @@ func (r *Registry) LeaseTTL() time.Duration { return r.cfg.LeaseTTL }
 // Config returns the effective configuration, defaults applied.
 func (r *Registry) Config() Config { return r.cfg }
 
-func (r *Registry) nowMs() int64 { return r.cfg.Now().UnixMilli() }
+func (r *Registry) nowMs() int64 {
+	if r.cfg.ClockResolution > 0 {
+		return r.clock.Load()
+	}
+	return r.cfg.Now().UnixMilli()
+}
+
+// tickClock refreshes r.clock every ClockResolution until Close.
+func (r *Registry) tickClock() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.ClockResolution)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+			r.clock.Store(r.cfg.Now().UnixMilli())
+		}
+	}
+}
 
 func (r *Registry) shardFor(h1 uint64) *shard { return &r.shards[(h1>>32)&r.mask] }
 
@@ -176,6 +203,7 @@ func (r *Registry) record(e *leaseEntry, w uint64) *Record {
 		if rec != nil {
 			return rec
 		}
+		runtime.Gosched() // a compaction is rewriting the handle
 	}
 }
 
@@ -255,12 +283,18 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 	e.h2.Store(h2)
 	e.created = now
 	e.held = false
-	e.state.Store(r.pack(genOf(e.state.Load()), now))
+	// The entry is published live only once add has set its service and
+	// record: a heartbeat that found the entry through a table slot of the
+	// lease that used it before (perhaps of this very key) must not renew
+	// it, nor read its service and record, before they are this lease's.
+	gen := genOf(e.state.Load())
+	e.state.Store(r.pack(gen, now) &^ liveBit)
 	ref := uint64(sh.id)<<32 | uint64(idx)
 	var rec *Record
 	for rec == nil {
 		rec = r.svcs.acquire(r, inst.ServiceID).add(r, ref, e, blob, now)
 	}
+	e.state.Store(r.pack(gen, now))
 	sh.table.Store(sh.table.Load().insertLocked(h1, idx))
 	sh.count.Add(1)
 	sh.wheel.insert(e, idx, now+r.ttlMs)
@@ -366,11 +400,12 @@ func (r *Registry) removeLocked(sh *shard, idx uint32, now int64) {
 	sh.wheel.remove(e, idx)
 	sh.releaseLocked(e)
 	sh.count.Add(-1)
-	r.svcs.byID(e.svc.Load()).remove(r, e, now)
-	// A new generation, not live: a heartbeat that found the lease before
-	// now fails its compare-and-swap, and a reader of the entry's record
-	// sees it is gone.
+	// A new generation, not live, before the service may free its slot id
+	// (when it empties): a heartbeat that found the lease before now fails
+	// its compare-and-swap, and a reader of the entry's record sees it is
+	// gone before the slot id can name another service.
 	e.state.Store((genOf(e.state.Load()) + 1) & genMask << genShift)
+	r.svcs.byID(e.svc.Load()).remove(r, e, now)
 	sh.slab.freeLocked(idx)
 }
 

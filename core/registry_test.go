@@ -473,3 +473,43 @@ func TestPeakHoldsDuringAnOutage(t *testing.T) {
 		}
 	})
 }
+
+// TestClockResolution: with a positive ClockResolution, operations are
+// stamped with the registry's own clock, at most one resolution behind
+// Now, and eviction still happens by Now. Runs on synctest's clock.
+func TestClockResolution(t *testing.T) {
+	if _, err := New(Config{ClockResolution: time.Microsecond}); err == nil {
+		t.Fatal("unexpected no error for a ClockResolution under 1ms")
+	}
+	if _, err := New(Config{ClockResolution: time.Second}); err == nil {
+		t.Fatal("unexpected no error for a ClockResolution over EvictionTick")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		const res = 10 * time.Millisecond
+		r := newTestRegistry(t, Config{ClockResolution: res, LeaseTTL: 5 * time.Second, SelfPreservation: SelfPreservationConfig{Disabled: true}})
+		var info LeaseInfo
+		// Before the clock's first tick, and after some.
+		for _, wait := range []time.Duration{0, 1234 * time.Millisecond} {
+			time.Sleep(wait)
+			r.Register([]*Instance{testInstance("svc", "a")}, nil)
+			now := time.Now().UnixMilli()
+			r.Leases(nil, func(_ string, l []LeaseInfo) { info = l[0] })
+			if info.Renewed > now || info.Renewed < now-res.Milliseconds() {
+				t.Fatalf("unexpected renewal stamp %d after %v; want within %v before %d", info.Renewed, wait, res, now)
+			}
+		}
+		inst := testInstance("svc", "a")
+		time.Sleep(3 * time.Second)
+		if failed := r.Heartbeat([]*Instance{inst}, nil); len(failed) != 0 {
+			t.Fatalf("unexpected heartbeat failure: %v", failed[0].Err)
+		}
+		r.Leases(nil, func(_ string, l []LeaseInfo) { info = l[0] })
+		if now := time.Now().UnixMilli(); info.Renewed > now || info.Renewed < now-res.Milliseconds() {
+			t.Fatalf("unexpected heartbeat stamp %d; want within %v before %d", info.Renewed, res, now)
+		}
+		time.Sleep(6 * time.Second) // past the TTL and two eviction ticks
+		if st := r.Stats(); st.Instances != 0 || st.Evictions != 1 {
+			t.Fatalf("unexpected stats after the lease expired: %+v", st)
+		}
+	})
+}

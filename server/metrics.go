@@ -255,7 +255,7 @@ var limitMetrics = []limitMetric{
 		func(s *Server) float64 { return float64(s.cluster.Dropped()) }),
 	newLimitMetric("artemis_replicated_in_instances_total", "Instances received from peers.", prometheus.CounterValue,
 		func(s *Server) float64 { return float64(s.replicatedIn.Load()) }),
-	newLimitMetric("artemis_changelog_bytes", "Bytes the change log counts (its copies of records with their encoded changes, ring slots, unused chunk ends); bounded by registry.changelogBytes.", prometheus.GaugeValue,
+	newLimitMetric("artemis_changelog_bytes", "Bytes the change log counts (its copies of records with their encoded changes, ring slots, unused chunk ends); bounded by registry.changelogBytes (the log keeps at most 2 MiB of partly used chunks besides).", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.reg.Stats().ChangeLog.Bytes) }),
 	newLimitMetric("artemis_connections_open", "Open connections (WebSocket sessions included); bounded by server.maxConnections.", prometheus.GaugeValue,
 		func(s *Server) float64 { return float64(s.conns.open.Load()) }),

@@ -71,7 +71,7 @@ func (s setting) env() string {
 func (c *serverConfig) settings() []setting {
 	rc, sc, rl := &c.Registry, &c.Server, &c.Limits
 	*rc = core.Config{Region: "default", Zone: "default", LeaseTTL: 20 * time.Second, Shards: 128,
-		EvictionTick: 250 * time.Millisecond, ChangeLogSize: 1 << 17, ChangeLogAge: 10 * time.Minute, ChangeLogBytes: 64 << 20,
+		EvictionTick: 250 * time.Millisecond, ClockResolution: 10 * time.Millisecond, ChangeLogSize: 1 << 17, ChangeLogAge: 10 * time.Minute, ChangeLogBytes: 64 << 20,
 		SelfPreservation: core.SelfPreservationConfig{Window: 10 * time.Second, MinPeak: 50, Threshold: 0.85, PeakDecay: 10 * time.Minute}}
 	*sc = server.Config{Addr: "127.0.0.1:8080", MaxBodyBytes: 8 << 20, MaxInflatedBytes: 32 << 20, MaxInflatingBytes: 128 << 20,
 		MaxHeaderBytes: 16 << 10, MaxInstancesPerRequest: 10_000, MaxLookupServices: 1_000, MaxConnections: 50_000,
@@ -108,6 +108,7 @@ func (c *serverConfig) settings() []setting {
 		{"registry.leaseTtl", "lease-ttl", "lease time-to-live without a heartbeat", "LeaseTTL", (*durationValue)(&rc.LeaseTTL)},
 		{"registry.shards", "shards", "lock stripes (rounded up to a power of two)", "Shards", (*intValue)(&rc.Shards)},
 		{"registry.evictionTick", "eviction-tick", "granularity of lease expiry", "EvictionTick", (*durationValue)(&rc.EvictionTick)},
+		{"registry.clockResolution", "clock-resolution", "how often the registry reads the clock for its operations (0: on every operation); stamps are up to this early", "ClockResolution", (*durationValue)(&rc.ClockResolution)},
 		{"registry.changelogSize", "changelog-size", "changes retained for services-delta.json", "ChangeLogSize", (*intValue)(&rc.ChangeLogSize)},
 		{"registry.changelogAge", "changelog-age", "how long changes are retained", "ChangeLogAge", (*durationValue)(&rc.ChangeLogAge)},
 		{"registry.changelogBytes", "changelog-bytes", "bytes of changes retained (a reader that falls off reloads everything)", "ChangeLogBytes", (*intValue)(&rc.ChangeLogBytes)},
