@@ -9,13 +9,13 @@ import (
 
 // Arena chunk sizes. A service's first chunk holds exactly its first record,
 // so that the many services of one instance waste nothing; later chunks
-// hold four records at least and a quarter of the service's live bytes, up
-// to maxArenaChunk, so the unused end of the last chunk is at most about a
-// quarter of the live bytes. A record larger than a chunk gets a chunk of
+// hold four records at least and an eighth of the service's live bytes, up
+// to maxArenaChunk, so the unused end of the last chunk is at most about an
+// eighth of the live bytes. A record larger than a chunk gets a chunk of
 // its own size.
 const (
 	maxArenaChunk = 1 << 20
-	// A service's arena is compacted when its dead bytes exceed both its
+	// A service's arena is compacted when its dead bytes exceed both half its
 	// live bytes and compactSlack, or when it has more than compactChunks
 	// chunks (see needsCompaction).
 	compactSlack  = 4 << 10
@@ -33,12 +33,13 @@ const (
 // arena.
 //
 // Space of replaced and removed blobs is reclaimed by compaction: when the
-// dead bytes exceed the live bytes (and compactSlack), or the chunks are
+// dead bytes exceed half the live bytes (and compactSlack), or the chunks are
 // many, the live blobs are copied into new chunks of exactly their size and
 // the old chunks are dropped from the directory;
 // the collector frees them once no snapshot, change or caller holds a
-// record in them. So an arena holds at most about twice its live bytes, and
-// compaction costs O(live bytes) per as many bytes freed.
+// record in them. So an arena holds at most about 1.5 times its live bytes
+// (and its last chunk's unused end), and compaction copies at most two
+// bytes per byte freed.
 //
 // Writers hold the service's mutex. Readers without it (heartbeats, the
 // register fast path) load a member's handle, then the directory, and retry
@@ -172,12 +173,12 @@ func (a *recordArena) free(rec *Record) {
 }
 
 // needsCompaction reports whether compact would reclaim enough to pay: dead
-// bytes over the live ones, or more chunks than compactChunks (and one per
+// bytes over half the live ones, or more chunks than compactChunks (and one per
 // maxArenaChunk of live bytes). Either takes adding or freeing bytes of
 // the order of the live ones since the last compaction, so compaction
 // costs O(1) per byte added or freed.
 func (a *recordArena) needsCompaction() bool {
-	if a.dead > a.live && a.dead > compactSlack {
+	if 2*a.dead > a.live && a.dead > compactSlack {
 		return true
 	}
 	d := a.dir.Load()
