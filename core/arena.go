@@ -28,9 +28,12 @@ const (
 // valid (immutable) for as long as anyone holds it; the chunk it points
 // into stays alive as long as that.
 //
-// A handle locates a blob: the chunk's id in the high 32 bits, the offset in
-// the low 32. Chunk ids grow by one per chunk and are never reused by the
-// arena.
+// A handle locates a blob: the chunk's id in the high 40 bits, the offset in
+// the low 24 (chunks are at most maxArenaChunk, or one record, long). Chunk
+// ids come from one counter for every arena and are never reused, so a
+// stale handle (of a lease removed meanwhile, read by a lock-free reader
+// through a service slot id reused by another service) never resolves in
+// another arena, where it could read bytes being written.
 //
 // Space of replaced and removed blobs is reclaimed by compaction: when the
 // dead bytes exceed half the live bytes (and compactSlack), or the chunks are
@@ -46,28 +49,37 @@ const (
 // when the directory does not hold the handle's chunk (see resolve).
 type recordArena struct {
 	dir  atomic.Pointer[arenaDir]
-	next uint32 // id of the next chunk
-	fill int    // bytes used of the last chunk
-	size int64  // bytes of the directory's chunks
-	live int64  // bytes of member blobs
-	dead int64  // bytes of replaced or removed blobs and abandoned chunk tails
+	fill int   // bytes used of the last chunk
+	size int64 // bytes of the directory's chunks
+	live int64 // bytes of member blobs
+	dead int64 // bytes of replaced or removed blobs and abandoned chunk tails
 }
 
-// arenaDir is an immutable directory of an arena's chunks: chunk id base+i
-// is chunks[i]. byAddr lists the chunks by address, for handleOf.
+// arenaDir is an immutable directory of an arena's chunks: chunks[i] has id
+// ids[i], ascending. byAddr lists the chunks by address, for ref.
 type arenaDir struct {
-	base   uint32
+	ids    []uint64
 	chunks [][]byte
 	byAddr []chunkAddr
 }
+
+// chunkIDs numbers the chunks of every arena.
+var chunkIDs atomic.Uint64
+
+const (
+	handleOffBits = 24
+	handleOffMask = 1<<handleOffBits - 1
+)
+
+func handle(id uint64, off int) uint64 { return id<<handleOffBits | uint64(off) }
 
 type chunkAddr struct {
 	lo, hi uintptr
 	idx    uint32
 }
 
-func newArenaDir(base uint32, chunks [][]byte) *arenaDir {
-	d := &arenaDir{base: base, chunks: chunks, byAddr: make([]chunkAddr, len(chunks))}
+func newArenaDir(ids []uint64, chunks [][]byte) *arenaDir {
+	d := &arenaDir{ids: ids, chunks: chunks, byAddr: make([]chunkAddr, len(chunks))}
 	for i, c := range chunks {
 		lo := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
 		d.byAddr[i] = chunkAddr{lo: lo, hi: lo + uintptr(len(c)), idx: uint32(i)}
@@ -87,12 +99,12 @@ func (d *arenaDir) resolve(h uint64) *Record {
 	if d == nil {
 		return nil
 	}
-	i := uint32(h>>32) - d.base
-	if i >= uint32(len(d.chunks)) {
+	i, ok := slices.BinarySearch(d.ids, h>>handleOffBits)
+	if !ok {
 		return nil
 	}
 	c := d.chunks[i]
-	off := int(uint32(h))
+	off := int(h & handleOffMask)
 	if off+recordHeader > len(c) {
 		return nil
 	}
@@ -141,7 +153,7 @@ func (a *recordArena) add(blob []byte) uint64 {
 	copy(d.chunks[last][off:], blob)
 	a.fill += n
 	a.live += int64(n)
-	return uint64(d.base+uint32(last))<<32 | uint64(off)
+	return handle(d.ids[last], off)
 }
 
 // grow publishes a directory with a new last chunk of room for n bytes at
@@ -153,12 +165,11 @@ func (a *recordArena) grow(d *arenaDir, n int) *arenaDir {
 	}
 	var nd *arenaDir
 	if d == nil {
-		nd = newArenaDir(a.next, [][]byte{alignedBytes(size)})
+		nd = newArenaDir([]uint64{chunkIDs.Add(1)}, [][]byte{alignedBytes(size)})
 	} else {
 		a.dead += int64(len(d.chunks[len(d.chunks)-1]) - a.fill)
-		nd = newArenaDir(d.base, append(slices.Clip(d.chunks), alignedBytes(size)))
+		nd = newArenaDir(append(slices.Clip(d.ids), chunkIDs.Add(1)), append(slices.Clip(d.chunks), alignedBytes(size)))
 	}
-	a.next++
 	a.fill = 0
 	a.size += int64(size)
 	a.dir.Store(nd)
@@ -205,8 +216,8 @@ func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
 	if old == nil {
 		return
 	}
-	nextID := a.next
 	var fresh [][]byte
+	var freshIDs []uint64
 	fill, live := 0, int64(0)
 	type move struct {
 		p *atomic.Uint64
@@ -219,10 +230,11 @@ func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
 		n := int(rec.size)
 		if len(fresh) == 0 || fill+n > len(fresh[len(fresh)-1]) {
 			fresh = append(fresh, alignedBytes(max(n, min(maxArenaChunk, int(remaining)))))
+			freshIDs = append(freshIDs, chunkIDs.Add(1))
 			fill = 0
 		}
 		copy(fresh[len(fresh)-1][fill:], rec.blob())
-		moves = append(moves, move{p, uint64(nextID+uint32(len(fresh)-1))<<32 | uint64(fill)})
+		moves = append(moves, move{p, handle(freshIDs[len(fresh)-1], fill)})
 		fill += n
 		live += int64(n)
 		remaining -= int64(n)
@@ -232,14 +244,13 @@ func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
 		a.fill, a.size, a.live, a.dead = 0, 0, 0, 0
 		return
 	}
-	a.next += uint32(len(fresh))
 	// Publish the old and new chunks together, rewrite the handles, then
 	// publish the new chunks alone.
-	a.dir.Store(newArenaDir(old.base, append(slices.Clip(old.chunks), fresh...)))
+	a.dir.Store(newArenaDir(append(slices.Clip(old.ids), freshIDs...), append(slices.Clip(old.chunks), fresh...)))
 	for _, m := range moves {
 		m.p.Store(m.h)
 	}
-	a.dir.Store(newArenaDir(nextID, fresh))
+	a.dir.Store(newArenaDir(freshIDs, fresh))
 	a.fill, a.live, a.dead = fill, live, 0
 	a.size = 0
 	for _, c := range fresh {
