@@ -46,7 +46,7 @@ type Config struct {
 	// ChangeLogBytes counts the bytes the log keeps: each change's copy of
 	// its record (header, metadata spans, JSON, unescaped values) with the
 	// change's envelope and service id (the encoded change is the record's
-	// JSON in its envelope, stored once), its ring slot (56 bytes), and the
+	// JSON in its envelope, stored once), its ring slot (48 bytes), and the
 	// unused end of every chunk of the log (see changeLog). Besides what it
 	// counts, the log keeps at most 2 MiB (two partly used chunks). A
 	// typical change costs about 650 bytes; one at every size limit, all
