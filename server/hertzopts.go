@@ -12,7 +12,7 @@ import (
 // what is the registry's own work per connection and request (connection
 // tracking and the request-start tracer), which the twin must not pay.
 //
-// They equal the ones New passes to Hertz; TestTransportOptionsMatchNew
+// New serves with them and its own hooks; TestTransportOptionsMatchNew
 // holds the two together.
 func TransportOptions(cfg Config) []config.Option {
 	cfg = cfg.withDefaults()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/cloudwego/hertz/pkg/app"
 	"github.com/cloudwego/hertz/pkg/app/server"
-	"github.com/cloudwego/hertz/pkg/common/config"
 	"github.com/cloudwego/hertz/pkg/common/hlog"
 	"github.com/cloudwego/hertz/pkg/common/tracer/stats"
 	"github.com/cloudwego/hertz/pkg/route"
@@ -244,23 +243,11 @@ func New(reg *core.Registry, cfg Config) *Server {
 	}
 	s.initCluster()
 	s.initManagement()
-	opts := []config.Option{
-		server.WithHostPorts(cfg.Addr),
-		server.WithMaxRequestBodySize(cfg.MaxBodyBytes + bodySlack),
-		server.WithMaxHeaderBytes(cfg.MaxHeaderBytes),
-		server.WithReadTimeout(cfg.ReadTimeout),
-		server.WithWriteTimeout(cfg.WriteTimeout),
-		server.WithIdleTimeout(cfg.IdleTimeout),
-		server.WithKeepAliveTimeout(cfg.IdleTimeout),
-		server.WithExitWaitTime(defaultExitWait),
-		server.WithDisablePrintRoute(true),
-		server.WithHandleMethodNotAllowed(true),
-		server.WithRedirectTrailingSlash(false),
-		server.WithRedirectFixedPath(false),
+	opts := append(TransportOptions(cfg),
 		server.WithOnAccept(s.conns.onAccept),
 		server.WithTracer(requestTracer{}), // marks each request's start for RequestReadTimeout
 		server.WithTraceLevel(stats.LevelDisabled),
-	}
+	)
 	if cfg.Listener != nil {
 		opts = append(opts, server.WithListener(cfg.Listener))
 	}
