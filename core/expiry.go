@@ -125,22 +125,8 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 	return evicted
 }
 
-// run drives eviction, self-preservation and change-log trimming until Close.
-func (r *Registry) run() {
-	defer r.wg.Done()
-	t := time.NewTicker(r.cfg.EvictionTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.done:
-			return
-		case <-t.C:
-			r.tick(r.cfg.Now().UnixMilli())
-		}
-	}
-}
-
-// tick is one round of the eviction goroutine.
+// tick is one round of the eviction goroutine (Registry.every, every
+// EvictionTick): eviction, self-preservation and change-log trimming.
 func (r *Registry) tick(now int64) {
 	var renewals, instances, held int64
 	for i := range r.shards {

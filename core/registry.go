@@ -84,10 +84,10 @@ func New(cfg Config) (*Registry, error) {
 	r.log.init(cfg.ChangeLogSize, int64(cfg.ChangeLogBytes), cfg.ChangeLogAge.Milliseconds(), cfg.Now().UnixMicro())
 	r.sp.init(cfg.SelfPreservation, cfg.LeaseTTL, cfg.EvictionTick, now)
 	r.wg.Add(1)
-	go r.run()
+	go r.every(cfg.EvictionTick, r.tick) // eviction, self-preservation, change-log trimming
 	if cfg.ClockResolution > 0 {
 		r.wg.Add(1)
-		go r.tickClock()
+		go r.every(cfg.ClockResolution, r.clock.Store)
 	}
 	return r, nil
 }
@@ -117,17 +117,18 @@ func (r *Registry) nowMs() int64 {
 	return r.cfg.Now().UnixMilli()
 }
 
-// tickClock refreshes r.clock every ClockResolution until Close.
-func (r *Registry) tickClock() {
+// every calls fn with the time (epoch ms) every d until Close. The caller
+// has added it to r.wg.
+func (r *Registry) every(d time.Duration, fn func(now int64)) {
 	defer r.wg.Done()
-	t := time.NewTicker(r.cfg.ClockResolution)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-r.done:
 			return
 		case <-t.C:
-			r.clock.Store(r.cfg.Now().UnixMilli())
+			fn(r.cfg.Now().UnixMilli())
 		}
 	}
 }
