@@ -55,7 +55,7 @@ type FailedInstance struct {
 	Err      error
 }
 
-// New returns a started Registry; Close stops its eviction goroutine.
+// New returns a started Registry; Close stops its goroutines.
 func New(cfg Config) (*Registry, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -92,7 +92,7 @@ func New(cfg Config) (*Registry, error) {
 	return r, nil
 }
 
-// Close stops the eviction goroutine and waits for it. It is idempotent.
+// Close stops the registry's goroutines and waits for them. It is idempotent.
 func (r *Registry) Close() {
 	r.closeOnce.Do(func() { close(r.done) })
 	r.wg.Wait()
