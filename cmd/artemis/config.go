@@ -47,6 +47,7 @@ type storeConfig struct {
 // runtimeConfig configures the Go runtime.
 type runtimeConfig struct {
 	MemoryLimit string // auto, off, N% or a size; see memlimit.go
+	GCPercent   string // off or 1..10000; see gcpercent.go
 }
 
 type logConfig struct {
@@ -81,7 +82,7 @@ func (c *serverConfig) settings() []setting {
 	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
-	c.Runtime = runtimeConfig{MemoryLimit: memoryLimitAuto}
+	c.Runtime = runtimeConfig{MemoryLimit: memoryLimitAuto, GCPercent: strconv.Itoa(defaultGCPercent)}
 	c.Store = storeConfig{DSN: "sqlite:artemis-data/artemis.db"}
 	sp := &rc.SelfPreservation
 	spEnabled := true
@@ -103,6 +104,7 @@ func (c *serverConfig) settings() []setting {
 		{"server.pprofRemote", "pprof-remote", "let non-loopback clients read /debug/pprof/ too", "PprofRemote", (*boolValue)(&sc.PprofRemote)},
 		{"server.responseCacheBytes", "response-cache-bytes", "bytes of encoded service.json (and one-service lookup.json) answers kept to be sent without copying (0: 64 MiB, or 1/16 of the memory limit when less; -1: off)", "ResponseCacheBytes", (*intValue)(&sc.ResponseCacheBytes)},
 		{"runtime.memoryLimit", "memory-limit", "Go memory limit the collector paces itself against: auto (85% of the cgroup's memory limit, else of the machine's memory), a share (90%), a size (1536MiB, 2GiB) or off; GOMEMLIMIT, when set, wins", "", (*stringValue)(&c.Runtime.MemoryLimit)},
+		{"runtime.gcPercent", "gc-percent", "Go GC percent: the heap goal is the live heap times 1+N/100 (50: 1.5x, the runtime's own default 100: 2x); an integer from 1 to 10000, or off (collect only near the memory limit, which must then be set); GOGC, when set, wins", "", (*stringValue)(&c.Runtime.GCPercent)},
 		{"registry.region", "region", "region of this node; instances of other regions are refused", "Region", (*stringValue)(&rc.Region)},
 		{"registry.zone", "zone", "zone of this node", "Zone", (*stringValue)(&rc.Zone)},
 		{"registry.leaseTtl", "lease-ttl", "lease time-to-live without a heartbeat", "LeaseTTL", (*durationValue)(&rc.LeaseTTL)},
@@ -200,6 +202,9 @@ func loadServerConfig(args []string, getenv func(string) string, stderr io.Write
 	spEnabled := *(*bool)(byKey["registry.selfpreservation.enabled"].value.(*boolValue))
 	c.Registry.SelfPreservation.Disabled = !spEnabled || *noSP
 	if err := c.validate(table); err != nil {
+		return nil, false, err
+	}
+	if err := checkGCPercent(c.Runtime, getenv); err != nil {
 		return nil, false, err
 	}
 	return c, *printConfig, nil
@@ -384,6 +389,9 @@ func (c *serverConfig) validate(table []setting) error {
 	}
 	if _, err := parseMemoryLimit(c.Runtime.MemoryLimit); err != nil {
 		return fmt.Errorf("invalid configuration: runtime.memoryLimit: %w", err)
+	}
+	if _, err := parseGCPercent(c.Runtime.GCPercent); err != nil {
+		return fmt.Errorf("invalid configuration: runtime.gcPercent: %w", err)
 	}
 	for op, l := range map[string]server.Limit{"register": c.Limits.Register, "heartbeat": c.Limits.Heartbeat,
 		"unregister": c.Limits.Unregister, "discovery": c.Limits.Discovery, "status": c.Limits.Status, "cluster": c.Limits.Cluster, "management": c.Limits.Management} {

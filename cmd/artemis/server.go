@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"syscall"
 	"time"
 
@@ -41,6 +42,10 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	applyMemoryLimit(log, cfg, os.Getenv, "/")
+	if err := applyGCPercent(log, cfg, os.Getenv); err != nil {
+		log.Error("cannot set the GC percent", "err", err)
+		return 2
+	}
 	sc := cfg.Server
 	sc.Logger = log
 	limits := cfg.Limits
@@ -114,6 +119,33 @@ func applyMemoryLimit(log *slog.Logger, cfg *serverConfig, getenv func(string) s
 	}
 	log.Info("memory limit", "limit", formatBytes(debug.SetMemoryLimit(-1)), "bytes", debug.SetMemoryLimit(-1), "source", ml.source,
 		"responseCache", formatBytes(int64(max(cache, 0))))
+}
+
+// applyGCPercent sets the GC percent the configuration and the environment
+// ask for (gcpercent.go), after the memory limit, and logs it. It refuses
+// off when no memory limit is in force.
+func applyGCPercent(log *slog.Logger, cfg *serverConfig, getenv func(string) string) error {
+	gp, err := chooseGCPercent(cfg.Runtime.GCPercent, debug.SetMemoryLimit(-1), getenv)
+	if err != nil {
+		return err
+	}
+	if gp.set {
+		debug.SetGCPercent(gp.percent)
+	} else if src := cfg.sources["runtime.gcPercent"]; src != "" {
+		log.Warn("runtime.gcPercent is ignored: GOGC is set", "from", src)
+	}
+	log.Info("gc percent", "gcPercent", formatGCPercent(currentGCPercent()), "source", gp.source)
+	return nil
+}
+
+// currentGCPercent reads the runtime's GC percent (-1: off) without setting it.
+func currentGCPercent() int64 {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		panic("BUG: /gc/gogc:percent is not a uint64 metric")
+	}
+	return int64(s[0].Value.Uint64())
 }
 
 // redactDSN hides a DSN's password, for logs.
