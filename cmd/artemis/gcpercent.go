@@ -25,9 +25,11 @@ import (
 // unregister a few percent of the instances a minute) a collection comes
 // only every few minutes, and between two the heap climbs toward the goal;
 // RSS follows it and keeps the pages. At 50 the goal is 1.5x the live heap
-// instead of 2x, so RSS reaches its plateau sooner and lower. The price is
-// collections about twice as frequent (the heap grows by half the live heap
-// between two, not by all of it), which is cheap here: the registry is
+// instead of 2x, so RSS plateaus lower (modestly where the runtime's forced
+// two-minute collection comes first: results/churn/20261202T062755Z.md).
+// The price is collections up to twice as frequent when the goal triggers
+// them (the heap grows by half the live heap between two, not by all of
+// it), which is cheap here: the registry is
 // nearly pointer-free, and a forced collection of a million instances marks
 // in about 30 ms (results/gc).
 
