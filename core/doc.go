@@ -26,7 +26,8 @@
 //     pointer-free entries, named by index. Entries hold the key hash, a
 //     state word (generation, live bit, last renewal), the service's slot
 //     id and the record's handle. A shard's lease table maps key hashes to
-//     indexes; its expiry wheel holds generation and index.
+//     indexes, one word a slot (a tag of the hash and the index); its
+//     expiry wheel holds generation and index.
 //   - A record is one blob of bytes (record.go): header, metadata spans,
 //     JSON, unescaped values. A service's records live in its arena
 //     (arena.go), chunks of bytes, and a lease names its record by handle

@@ -131,20 +131,27 @@ func (s *leaseSlab) freeLocked(i uint32) { s.free = append(s.free, i) }
 // one consistent table.
 //
 // A lease is identified by the 128-bit seeded hash (h1, h2) of its lower-cased
-// InstanceKey; slots carry h1 so a probe rarely reads an entry. Two
+// InstanceKey. A slot is one word: the lease index in its low 32 bits and a
+// tag, the high 32 bits of h2, above; h1 picks where the probe starts. A
+// probe reads an entry only when the tag matches (a mismatch passes with
+// probability 2^-32 per slot), and the entry's full (h1, h2) decides. Two
 // distinct keys share (h1, h2) with probability 2^-128 per pair, and because
 // the seeds are random per process, clients cannot choose collisions.
+// Eight bytes a slot keep the table half the size of a hash-and-index pair,
+// so more of it stays in cache: a heartbeat's two memory reads at random
+// over the registry (its slot, then its entry) are most of its cost in the
+// core.
 type leaseTable struct {
-	slots []leaseSlot
+	slots []atomic.Uint64
 	mask  uint64
 	used  int // live + tombstones; guarded by the shard mutex
 	live  int // guarded by the shard mutex
 }
 
-type leaseSlot struct {
-	h1  atomic.Uint64
-	idx atomic.Uint32 // 0: empty; tombstoneIdx: deleted
-}
+const (
+	slotIdxMask = 1<<32 - 1
+	slotTagMask = ^uint64(slotIdxMask)
+)
 
 // tombstoneIdx marks a deleted slot; probes continue past it.
 const tombstoneIdx = ^uint32(0)
@@ -156,7 +163,7 @@ func newLeaseTable(size int) *leaseTable {
 	for n < size {
 		n <<= 1
 	}
-	return &leaseTable{slots: make([]leaseSlot, n), mask: uint64(n - 1)}
+	return &leaseTable{slots: make([]atomic.Uint64, n), mask: uint64(n - 1)}
 }
 
 // find returns the index of the live lease with hashes (h1, h2) and its
@@ -164,13 +171,14 @@ func newLeaseTable(size int) *leaseTable {
 // without the shard mutex: a caller that acts on the lease compares and
 // swaps the state word it got, which fails if the lease was removed since.
 func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
+	tag := h2 & slotTagMask
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		idx := s.idx.Load()
+		s := t.slots[i].Load()
+		idx := uint32(s)
 		if idx == 0 {
 			return 0, 0
 		}
-		if idx == tombstoneIdx || s.h1.Load() != h1 {
+		if s&slotTagMask != tag || idx == tombstoneIdx {
 			continue
 		}
 		e := slab.entry(idx)
@@ -181,22 +189,20 @@ func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
 	}
 }
 
-// insertLocked adds the lease idx with hash h1, which must not be present,
-// and returns the table to use from now on (t itself or a larger, clean
-// copy). The caller holds the shard mutex and publishes the result.
-func (t *leaseTable) insertLocked(h1 uint64, idx uint32) *leaseTable {
+// insertLocked adds the lease idx with hashes (h1, h2), which must not be
+// present, and returns the table to use from now on (t itself or a larger,
+// clean copy). The caller holds the shard mutex and publishes the result.
+func (t *leaseTable) insertLocked(slab *leaseSlab, h1, h2 uint64, idx uint32) *leaseTable {
 	if (t.used+1)*4 > len(t.slots)*3 {
-		t = t.rehashLocked(t.live + 1)
+		t = t.rehashLocked(slab, t.live+1)
 	}
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		cur := s.idx.Load()
+		cur := uint32(t.slots[i].Load())
 		if cur == 0 || cur == tombstoneIdx {
 			if cur == 0 {
 				t.used++
 			}
-			s.h1.Store(h1)
-			s.idx.Store(idx)
+			t.slots[i].Store(h2&slotTagMask | uint64(idx))
 			t.live++
 			return t
 		}
@@ -207,13 +213,12 @@ func (t *leaseTable) insertLocked(h1 uint64, idx uint32) *leaseTable {
 // caller holds the shard mutex.
 func (t *leaseTable) deleteLocked(h1 uint64, idx uint32) {
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		cur := s.idx.Load()
+		cur := uint32(t.slots[i].Load())
 		if cur == 0 {
 			return
 		}
 		if cur == idx {
-			s.idx.Store(tombstoneIdx)
+			t.slots[i].Store(uint64(tombstoneIdx))
 			t.live--
 			return
 		}
@@ -221,12 +226,14 @@ func (t *leaseTable) deleteLocked(h1 uint64, idx uint32) {
 }
 
 // rehashLocked returns a new table holding the live leases of t, sized for
-// at least want leases at under half load.
-func (t *leaseTable) rehashLocked(want int) *leaseTable {
+// at least want leases at under half load. A slot keeps no h1, so each
+// lease's is read from its entry.
+func (t *leaseTable) rehashLocked(slab *leaseSlab, want int) *leaseTable {
 	nt := newLeaseTable(want * 2)
 	for i := range t.slots {
-		if idx := t.slots[i].idx.Load(); idx != 0 && idx != tombstoneIdx {
-			nt.insertLocked(t.slots[i].h1.Load(), idx)
+		if idx := uint32(t.slots[i].Load()); idx != 0 && idx != tombstoneIdx {
+			e := slab.entry(idx)
+			nt.insertLocked(slab, e.h1.Load(), e.h2.Load(), idx)
 		}
 	}
 	return nt

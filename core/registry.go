@@ -296,7 +296,7 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 		rec = r.svcs.acquire(r, inst.ServiceID).add(r, ref, e, blob, now)
 	}
 	e.state.Store(r.pack(gen, now))
-	sh.table.Store(sh.table.Load().insertLocked(h1, idx))
+	sh.table.Store(sh.table.Load().insertLocked(&sh.slab, h1, h2, idx))
 	sh.count.Add(1)
 	sh.wheel.insert(e, idx, now+r.ttlMs)
 	return rec
