@@ -2,6 +2,7 @@ package core
 
 import (
 	"iter"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"unsafe"
@@ -15,11 +16,14 @@ import (
 // its own size.
 const (
 	maxArenaChunk = 1 << 20
-	// A service's arena is compacted when its dead bytes exceed both half its
-	// live bytes and compactSlack, or when it has more than compactChunks
-	// chunks (see needsCompaction).
-	compactSlack  = 4 << 10
-	compactChunks = 8
+	// A service's arena is compacted when its dead bytes exceed both a share
+	// of its live bytes (between compactShareMin and compactShareMax 64ths,
+	// drawn at random at each compaction) and compactSlack, or when it has
+	// more than compactChunks chunks (see needsCompaction).
+	compactSlack    = 4 << 10
+	compactChunks   = 8
+	compactShareMin = 16 // a quarter
+	compactShareMax = 32 // a half
 )
 
 // recordArena holds the record blobs of one service's members in chunks of
@@ -36,13 +40,21 @@ const (
 // another arena, where it could read bytes being written.
 //
 // Space of replaced and removed blobs is reclaimed by compaction: when the
-// dead bytes exceed half the live bytes (and compactSlack), or the chunks are
-// many, the live blobs are copied into new chunks of exactly their size and
-// the old chunks are dropped from the directory;
-// the collector frees them once no snapshot, change or caller holds a
-// record in them. So an arena holds at most about 1.5 times its live bytes
-// (and its last chunk's unused end), and compaction copies at most two
-// bytes per byte freed.
+// dead bytes exceed a share of the live bytes (and compactSlack), or the
+// chunks are many, the live blobs are copied into new chunks, the last with
+// room for an eighth more, and the old chunks are dropped from the
+// directory; the collector frees them once no snapshot, change or caller
+// holds a record in them. So an arena holds at most about 1.5 times its
+// live bytes (and its last chunk's unused end), and compaction copies at
+// most four bytes per byte freed.
+//
+// The share is drawn at random between a quarter and a half at every
+// compaction, so services under the same churn do not all compact at once:
+// registered together (seeding) and replaced at the same rate, they would
+// otherwise grow and compact in step, and the registry's live bytes would
+// swing by a quarter of its record bytes in waves of a few minutes, which
+// the collector's heap goal, and so the process's memory, follows. The
+// headroom of the last chunk spares the next registrations a new chunk.
 //
 // Writers hold the service's mutex. Readers without it (heartbeats, the
 // register fast path) load a member's handle, then the directory, and retry
@@ -53,6 +65,14 @@ type recordArena struct {
 	size int64 // bytes of the directory's chunks
 	live int64 // bytes of member blobs
 	dead int64 // bytes of replaced or removed blobs and abandoned chunk tails
+	// share is the dead bytes, in 64ths of the live ones, past which the
+	// arena is compacted; 0 until the first chunk draws one.
+	share int64
+}
+
+// drawShare picks the compaction share of the arena's next cycle.
+func (a *recordArena) drawShare() {
+	a.share = compactShareMin + rand.Int64N(compactShareMax-compactShareMin+1)
 }
 
 // arenaDir is an immutable directory of an arena's chunks: chunks[i] has id
@@ -166,6 +186,7 @@ func (a *recordArena) grow(d *arenaDir, n int) *arenaDir {
 	var nd *arenaDir
 	if d == nil {
 		nd = newArenaDir([]uint64{chunkIDs.Add(1)}, [][]byte{alignedBytes(size)})
+		a.drawShare()
 	} else {
 		a.dead += int64(len(d.chunks[len(d.chunks)-1]) - a.fill)
 		nd = newArenaDir(append(slices.Clip(d.ids), chunkIDs.Add(1)), append(slices.Clip(d.chunks), alignedBytes(size)))
@@ -184,12 +205,12 @@ func (a *recordArena) free(rec *Record) {
 }
 
 // needsCompaction reports whether compact would reclaim enough to pay: dead
-// bytes over half the live ones, or more chunks than compactChunks (and one per
-// maxArenaChunk of live bytes). Either takes adding or freeing bytes of
-// the order of the live ones since the last compaction, so compaction
-// costs O(1) per byte added or freed.
+// bytes over the arena's share of the live ones (a quarter to a half), or
+// more chunks than compactChunks (and one per maxArenaChunk of live bytes).
+// Either takes adding or freeing bytes of the order of the live ones since
+// the last compaction, so compaction costs O(1) per byte added or freed.
 func (a *recordArena) needsCompaction() bool {
-	if 2*a.dead > a.live && a.dead > compactSlack {
+	if 64*a.dead > a.share*a.live && a.dead > compactSlack {
 		return true
 	}
 	d := a.dir.Load()
@@ -205,8 +226,8 @@ func (a *recordArena) tail() int64 {
 	return int64(len(d.chunks[len(d.chunks)-1]) - a.fill)
 }
 
-// compact copies the blobs of the members into new chunks and drops the
-// old chunks. members yields each member's handle word, which compact reads
+// compact copies the blobs of the members into new chunks, the last with
+// room for an eighth of the live bytes more, and drops the old chunks. members yields each member's handle word, which compact reads
 // and rewrites; the caller holds the service's mutex, under which member
 // handles change. Readers that loaded an old handle find its chunk in the
 // directory until every handle is rewritten; one that loads the final
@@ -224,12 +245,12 @@ func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
 		h uint64
 	}
 	var moves []move
-	remaining := a.live
+	remaining, headroom := a.live, a.live/8
 	for p := range members {
 		rec := old.resolve(p.Load())
 		n := int(rec.size)
 		if len(fresh) == 0 || fill+n > len(fresh[len(fresh)-1]) {
-			fresh = append(fresh, alignedBytes(max(n, min(maxArenaChunk, int(remaining)))))
+			fresh = append(fresh, alignedBytes(max(n, min(maxArenaChunk, int(remaining+headroom)))))
 			freshIDs = append(freshIDs, chunkIDs.Add(1))
 			fill = 0
 		}
@@ -252,6 +273,7 @@ func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
 	}
 	a.dir.Store(newArenaDir(freshIDs, fresh))
 	a.fill, a.live, a.dead = fill, live, 0
+	a.drawShare()
 	a.size = 0
 	for _, c := range fresh {
 		a.size += int64(len(c))

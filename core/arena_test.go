@@ -357,3 +357,53 @@ func TestHeartbeatRecordsUnderServiceChurn(t *testing.T) {
 		t.Fatal("unexpected no heartbeat applied")
 	}
 }
+
+// TestArenaCompactionsSpread: services registered together and churned at
+// the same rate must not compact in step (each draws its share of dead
+// bytes at random at every compaction); in step, the registry's record
+// bytes, and the process's memory with them, swing in waves.
+func TestArenaCompactionsSpread(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 8})
+	const services, perService, perRound, rounds = 64, 200, 10, 60
+	inst := func(s, i, rev int) *Instance {
+		in := changedInstance(i, rev)
+		in.ServiceID = "svc-" + strconv.Itoa(s)
+		return in
+	}
+	insts := make([]*Instance, 0, services*perService)
+	for s := range services {
+		for i := range perService {
+			insts = append(insts, inst(s, i, 0))
+		}
+	}
+	r.Register(insts, nil)
+	var perRoundCompactions []int64
+	for round := 1; round <= rounds; round++ {
+		before := r.Stats().Compactions
+		batch := insts[:0]
+		for s := range services {
+			for k := range perRound {
+				batch = append(batch, inst(s, (round*perRound+k)%perService, round))
+			}
+		}
+		if failed := r.Register(batch, nil); len(failed) != 0 {
+			t.Fatalf("unexpected failure: %v", failed[0].Err)
+		}
+		perRoundCompactions = append(perRoundCompactions, r.Stats().Compactions-before)
+	}
+	var total, most int64
+	for _, n := range perRoundCompactions {
+		total += n
+		most = max(most, n)
+	}
+	// Each round replaces 5 % of every service's records: a share of a
+	// quarter to a half is reached in 5 to 10 rounds, so every service
+	// compacts several times; in step, each compaction round would hold
+	// all 64 services.
+	if total < 3*services {
+		t.Fatalf("unexpected %d compactions in %d rounds of %d services; want at least %d (%v)", total, rounds, services, 3*services, perRoundCompactions)
+	}
+	if most > services/2 {
+		t.Fatalf("unexpected %d of %d services compacting in one round; want them spread (%v)", most, services, perRoundCompactions)
+	}
+}

@@ -53,12 +53,17 @@
 //     renewing the lease that reuses the entry.
 //   - A service's arena counts its live bytes and its dead ones (blobs of
 //     replaced or removed records, unused chunk ends). When the dead bytes
-//     exceed half the live ones and 4 KiB, or the chunks are more than 8
-//     (and one per MiB of live bytes), the live blobs are copied into new
-//     chunks of exactly their size and the old chunks dropped: an arena
-//     holds at most about 1.5 times its live bytes plus its last chunk's
-//     unused end (an eighth of the live bytes at most), and compaction
-//     copies at most two bytes per byte freed. The collector frees a dropped chunk once no
+//     exceed a share of the live ones and 4 KiB, or the chunks are more
+//     than 8 (and one per MiB of live bytes), the live blobs are copied
+//     into new chunks, the last with room for an eighth more, and the old
+//     chunks dropped: an arena holds at most about 1.5 times its live bytes
+//     plus its last chunk's unused end (an eighth of the live bytes at
+//     most), and compaction copies at most four bytes per byte freed. The
+//     share is drawn at random between a quarter and a half at each
+//     compaction, so services churned at the same rate (and registered
+//     together) do not compact in step: in step, the registry's record
+//     bytes, and with them the collector's heap goal and the process's
+//     memory, swing in waves. The collector frees a dropped chunk once no
 //     snapshot, change or caller holds a record in it. Compactions are
 //     counted in Stats.Compactions.
 //   - A service with no member left is dropped with its arena.
