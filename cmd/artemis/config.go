@@ -104,7 +104,7 @@ func (c *serverConfig) settings() []setting {
 		{"server.pprofRemote", "pprof-remote", "let non-loopback clients read /debug/pprof/ too", "PprofRemote", (*boolValue)(&sc.PprofRemote)},
 		{"server.responseCacheBytes", "response-cache-bytes", "bytes of encoded service.json (and one-service lookup.json) answers kept to be sent without copying (0: 64 MiB, or 1/16 of the memory limit when less; -1: off)", "ResponseCacheBytes", (*intValue)(&sc.ResponseCacheBytes)},
 		{"runtime.memoryLimit", "memory-limit", "Go memory limit the collector paces itself against: auto (85% of the cgroup's memory limit, else of the machine's memory), a share (90%), a size (1536MiB, 2GiB) or off; GOMEMLIMIT, when set, wins", "", (*stringValue)(&c.Runtime.MemoryLimit)},
-		{"runtime.gcPercent", "gc-percent", "Go GC percent: the heap goal is the live heap times 1+N/100 (50: 1.5x, the runtime's own default 100: 2x); an integer from 1 to 10000, or off (collect only near the memory limit, which must then be set); GOGC, when set, wins", "", (*stringValue)(&c.Runtime.GCPercent)},
+		{"runtime.gcPercent", "gc-percent", "Go GC percent: the heap goal is the live heap times 1+N/100 (100, the default and the runtime's own: 2x; 50: 1.5x); an integer from 1 to 10000, or off (collect only near the memory limit, which must then be set); GOGC, when set, wins", "", (*stringValue)(&c.Runtime.GCPercent)},
 		{"registry.region", "region", "region of this node; instances of other regions are refused", "Region", (*stringValue)(&rc.Region)},
 		{"registry.zone", "zone", "zone of this node", "Zone", (*stringValue)(&rc.Zone)},
 		{"registry.leaseTtl", "lease-ttl", "lease time-to-live without a heartbeat", "LeaseTTL", (*durationValue)(&rc.LeaseTTL)},

@@ -54,8 +54,8 @@ func TestGCPercentPrecedence(t *testing.T) {
 		limit int64
 		want  gcPercent
 	}{
-		{"default", nil, nil, limit, gcPercent{50, true, "default"}},
-		{"default, no memory limit", nil, nil, math.MaxInt64, gcPercent{50, true, "default"}},
+		{"default", nil, nil, limit, gcPercent{100, true, "default"}},
+		{"default, no memory limit", nil, nil, math.MaxInt64, gcPercent{100, true, "default"}},
 		{"file", []string{"--config", path}, nil, limit, gcPercent{25, true, "runtime.gcPercent 25"}},
 		{"file: off", []string{"--config", offPath}, nil, limit, gcPercent{-1, true, "runtime.gcPercent off"}},
 		{"environment beats file", []string{"--config", path}, map[string]string{"ARTEMIS_RUNTIME_GCPERCENT": "75"},
@@ -114,7 +114,7 @@ func TestGCPercentConfigErrors(t *testing.T) {
 // TestApplyGCPercent sets the runtime's GC percent and logs it with its
 // source; GOGC leaves it alone; off without a memory limit is refused.
 func TestApplyGCPercent(t *testing.T) {
-	oldPercent := debug.SetGCPercent(100)
+	oldPercent := debug.SetGCPercent(30) // the default must be set, not found
 	defer debug.SetGCPercent(oldPercent)
 	oldLimit := debug.SetMemoryLimit(1 << 30)
 	defer debug.SetMemoryLimit(oldLimit)
@@ -129,8 +129,8 @@ func TestApplyGCPercent(t *testing.T) {
 		}
 		return applyGCPercent(log, cfg, env(vars))
 	}
-	if err := apply(nil, nil); err != nil || currentGCPercent() != 50 ||
-		!strings.Contains(logs.String(), `msg="gc percent" gcPercent=50 source=default`) {
+	if err := apply(nil, nil); err != nil || currentGCPercent() != 100 ||
+		!strings.Contains(logs.String(), `msg="gc percent" gcPercent=100 source=default`) {
 		t.Fatalf("unexpected default: %v, %d, %q", err, currentGCPercent(), logs.String())
 	}
 	if err := apply([]string{"--gc-percent", "off"}, nil); err != nil || currentGCPercent() != -1 ||
