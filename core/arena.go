@@ -42,11 +42,15 @@ const (
 // Space of replaced and removed blobs is reclaimed by compaction: when the
 // dead bytes exceed a share of the live bytes (and compactSlack), or the
 // chunks are many, the live blobs are copied into new chunks, the last with
-// room for an eighth more, and the old chunks are dropped from the
-// directory; the collector frees them once no snapshot, change or caller
-// holds a record in them. So an arena holds at most about 1.5 times its
-// live bytes (and its last chunk's unused end), and compaction copies at
-// most four bytes per byte freed.
+// room for an eighth more (when that is compactSlack at least), and the old
+// chunks are dropped from the directory; the collector frees them once no
+// snapshot, change or caller holds a record in them. So an arena holds its
+// live bytes, at most half as many dead ones (or compactSlack), and its
+// last chunk's unused end, room for an eighth of the live bytes it had when
+// that chunk was made: about 1.7 times its live bytes at most (removals
+// that shrink the live bytes by a third after a compaction make the eighth
+// 3/16; TestArenaBoundWhileShrinking). A compaction for dead bytes copies
+// at most four bytes per dead byte it reclaims.
 //
 // The share is drawn at random between a quarter and a half at every
 // compaction, so services under the same churn do not all compact at once:
@@ -227,8 +231,10 @@ func (a *recordArena) tail() int64 {
 }
 
 // compact copies the blobs of the members into new chunks, the last with
-// room for an eighth of the live bytes more, and drops the old chunks. members yields each member's handle word, which compact reads
-// and rewrites; the caller holds the service's mutex, under which member
+// room for an eighth of the live bytes more when that is compactSlack at
+// least, and drops the old chunks. members yields each member's handle
+// word, which compact reads and rewrites; the caller holds the service's
+// mutex, under which member
 // handles change. Readers that loaded an old handle find its chunk in the
 // directory until every handle is rewritten; one that loads the final
 // directory with an old handle reloads the handle and gets the new one.
@@ -246,6 +252,9 @@ func (a *recordArena) compact(members iter.Seq[*atomic.Uint64]) {
 	}
 	var moves []move
 	remaining, headroom := a.live, a.live/8
+	if headroom < compactSlack {
+		headroom = 0 // a small service: most add a record or two, if any
+	}
 	for p := range members {
 		rec := old.resolve(p.Load())
 		n := int(rec.size)

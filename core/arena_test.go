@@ -77,8 +77,8 @@ func TestArenaCompactionBoundsMemory(t *testing.T) {
 	}
 }
 
-// maxArenaRecord bounds one record's blob in TestArenaCompactionBoundsMemory,
-// the most an arena's last chunk can exceed a quarter of the live bytes by.
+// maxArenaRecord is four records' blobs: a chunk made by grow holds four at
+// least, so its unused end can exceed its eighth of the live bytes by that.
 func maxArenaRecord(n, rev int) int { return 4 * int(NewRecord(changedInstance(n, rev)).size) }
 
 // TestHeartbeatOfARemovedLeaseFailsAfterReuse: a heartbeat that found a
@@ -355,6 +355,34 @@ func TestHeartbeatRecordsUnderServiceChurn(t *testing.T) {
 	}
 	if applied.Load() == 0 {
 		t.Fatal("unexpected no heartbeat applied")
+	}
+}
+
+// TestArenaBoundWhileShrinking: removals shrink the live bytes after a
+// compaction left an eighth of headroom; until the next compaction the
+// arena holds at most its live bytes, half as many dead ones (or
+// compactSlack) and that headroom: about 1.7 times its live bytes.
+func TestArenaBoundWhileShrinking(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 4})
+	const n = 2000
+	for rev := range 3 { // replacements: compactions with headroom
+		for i := 0; i < n; i += 100 {
+			batch := make([]*Instance, 0, 100)
+			for k := i; k < i+100; k++ {
+				batch = append(batch, changedInstance(k, rev))
+			}
+			r.Register(batch, nil)
+		}
+	}
+	s := r.svcs.find(r.hash.service("svc"), "svc")
+	for i := 0; i < n-10; i++ {
+		r.Unregister([]*Instance{changedInstance(i, 2)}, nil)
+		s.mu.Lock()
+		live, size := s.arena.live, s.arena.size
+		s.mu.Unlock()
+		if want := live + max(live/2, compactSlack) + 3*live/16 + int64(maxArenaRecord(n, 2)); size > want {
+			t.Fatalf("unexpected arena of %d bytes for %d live bytes after %d removals; want at most %d", size, live, i+1, want)
+		}
 	}
 }
 

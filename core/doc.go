@@ -55,10 +55,12 @@
 //     replaced or removed records, unused chunk ends). When the dead bytes
 //     exceed a share of the live ones and 4 KiB, or the chunks are more
 //     than 8 (and one per MiB of live bytes), the live blobs are copied
-//     into new chunks, the last with room for an eighth more, and the old
-//     chunks dropped: an arena holds at most about 1.5 times its live bytes
-//     plus its last chunk's unused end (an eighth of the live bytes at
-//     most), and compaction copies at most four bytes per byte freed. The
+//     into new chunks, the last with room for an eighth more (from 32 KiB
+//     of live bytes), and the old chunks dropped: an arena holds its live
+//     bytes, at most half as many dead ones (or 4 KiB), and its last
+//     chunk's unused end (an eighth of the live bytes it had when the chunk
+//     was made), so about 1.7 times its live bytes at most; a compaction
+//     for dead bytes copies at most four bytes per dead byte it reclaims. The
 //     share is drawn at random between a quarter and a half at each
 //     compaction, so services churned at the same rate (and registered
 //     together) do not compact in step: in step, the registry's record

@@ -277,8 +277,9 @@ func (s *service) remove(r *Registry, e *leaseEntry, now int64) {
 	s.compactLocked(r)
 }
 
-// compactLocked compacts the service's arena when it holds more dead bytes
-// than live ones (see recordArena). The caller holds s.mu.
+// compactLocked compacts the service's arena when it holds dead bytes past
+// its share of the live ones, or too many chunks (see recordArena). The
+// caller holds s.mu.
 func (s *service) compactLocked(r *Registry) {
 	if !s.arena.needsCompaction() {
 		return
