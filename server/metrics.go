@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/artemis-go/artemis/cluster"
+	"github.com/artemis-go/artemis/memreturn"
 )
 
 // Metrics are served at /metrics in the Prometheus text format, named
@@ -289,6 +290,10 @@ var limitMetrics = []limitMetric{
 		func(s *Server) float64 { return float64(s.answers.stats().Evicted) }),
 	newLimitMetric("artemis_response_cache_stale_total", "Cached answers dropped because their service changed.", prometheus.CounterValue,
 		func(s *Server) float64 { return float64(s.answers.stats().Stale) }),
+	newLimitMetric("artemis_memory_returns_total", "Times idle heap memory was handed back to the operating system (runtime.memoryReturnInterval).", prometheus.CounterValue,
+		func(*Server) float64 { return float64(memreturn.Returned().Returns) }),
+	newLimitMetric("artemis_memory_returned_bytes_total", "Bytes handed back to the operating system by them, estimated: idle heap and the garbage their forced collection freed.", prometheus.CounterValue,
+		func(*Server) float64 { return float64(memreturn.Returned().Bytes) }),
 	newLimitMetric("artemis_memory_limit_bytes", "The Go runtime's soft memory limit (GOMEMLIMIT or runtime.memoryLimit; 9.22e18: none).", prometheus.GaugeValue,
 		func(*Server) float64 { return float64(debug.SetMemoryLimit(-1)) }),
 	newLimitMetric("artemis_ws_subscriptions_refused_total", "Subscriptions refused (session closed with 1008): too many, id too long, or the node's budget spent.",

@@ -48,6 +48,9 @@ type storeConfig struct {
 type runtimeConfig struct {
 	MemoryLimit string // auto, off, N% or a size; see memlimit.go
 	GCPercent   string // off or 1..10000; see gcpercent.go
+	// MemoryReturnInterval is how often idle heap memory is handed back to
+	// the operating system (0: never); see package memreturn.
+	MemoryReturnInterval time.Duration
 }
 
 type logConfig struct {
@@ -82,7 +85,7 @@ func (c *serverConfig) settings() []setting {
 	pc := &sc.Push
 	*rl = server.DefaultRateLimits
 	c.Log = logConfig{Level: "info", Format: "text"}
-	c.Runtime = runtimeConfig{MemoryLimit: memoryLimitAuto, GCPercent: strconv.Itoa(defaultGCPercent)}
+	c.Runtime = runtimeConfig{MemoryLimit: memoryLimitAuto, GCPercent: strconv.Itoa(defaultGCPercent), MemoryReturnInterval: 30 * time.Second}
 	c.Store = storeConfig{DSN: "sqlite:artemis-data/artemis.db"}
 	sp := &rc.SelfPreservation
 	spEnabled := true
@@ -105,6 +108,7 @@ func (c *serverConfig) settings() []setting {
 		{"server.responseCacheBytes", "response-cache-bytes", "bytes of encoded service.json (and one-service lookup.json) answers kept to be sent without copying (0: 64 MiB, or 1/16 of the memory limit when less; -1: off)", "ResponseCacheBytes", (*intValue)(&sc.ResponseCacheBytes)},
 		{"runtime.memoryLimit", "memory-limit", "Go memory limit the collector paces itself against: auto (85% of the cgroup's memory limit, else of the machine's memory), a share (90%), a size (1536MiB, 2GiB) or off; GOMEMLIMIT, when set, wins", "", (*stringValue)(&c.Runtime.MemoryLimit)},
 		{"runtime.gcPercent", "gc-percent", "Go GC percent: the heap goal is the live heap times 1+N/100 (100, the default and the runtime's own: 2x; 50: 1.5x); an integer from 1 to 10000, or off (collect only near the memory limit, which must then be set); GOGC, when set, wins", "", (*stringValue)(&c.Runtime.GCPercent)},
+		{"runtime.memoryReturnInterval", "memory-return-interval", "how often idle Go heap memory is handed back to the operating system, with a forced collection, when 16 MiB and an eighth of the heap in use are idle or the heap grew by as much since the last return; 0: never (the runtime's scavenger alone, which keeps up to about 1.1x the heap goal)", "", (*durationValue)(&c.Runtime.MemoryReturnInterval)},
 		{"registry.region", "region", "region of this node; instances of other regions are refused", "Region", (*stringValue)(&rc.Region)},
 		{"registry.zone", "zone", "zone of this node", "Zone", (*stringValue)(&rc.Zone)},
 		{"registry.leaseTtl", "lease-ttl", "lease time-to-live without a heartbeat", "LeaseTTL", (*durationValue)(&rc.LeaseTTL)},
@@ -386,6 +390,7 @@ func (c *serverConfig) validate(table []setting) error {
 		{"log.level", !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level), "must be debug, info, warn or error"},
 		{"log.format", c.Log.Format != "text" && c.Log.Format != "json", "must be text or json"},
 		{"server.responseCacheBytes", c.Server.ResponseCacheBytes < -1, "must be -1 (off), 0 (the default) or a size in bytes"},
+		{"runtime.memoryReturnInterval", c.Runtime.MemoryReturnInterval != 0 && c.Runtime.MemoryReturnInterval < time.Second, "must be 0 (never) or at least 1s"},
 	}
 	if _, err := parseMemoryLimit(c.Runtime.MemoryLimit); err != nil {
 		return fmt.Errorf("invalid configuration: runtime.memoryLimit: %w", err)

@@ -90,6 +90,26 @@ func TestPrintConfigCommand(t *testing.T) {
 	}
 }
 
+// TestMemoryReturnInterval: 30 s by default, 0 turns it off, the
+// environment and flags set it.
+func TestMemoryReturnInterval(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{nil, nil, 30 * time.Second},
+		{[]string{"--memory-return-interval", "0"}, nil, 0},
+		{nil, map[string]string{"ARTEMIS_RUNTIME_MEMORYRETURNINTERVAL": "5m"}, 5 * time.Minute},
+		{[]string{"--memory-return-interval", "1s"}, map[string]string{"ARTEMIS_RUNTIME_MEMORYRETURNINTERVAL": "5m"}, time.Second},
+	} {
+		cfg, _, err := loadServerConfig(c.args, env(c.env), &bytes.Buffer{})
+		if err != nil || cfg.Runtime.MemoryReturnInterval != c.want {
+			t.Fatalf("%v %v: unexpected interval %v, %v; want %v", c.args, c.env, cfg.Runtime.MemoryReturnInterval, err, c.want)
+		}
+	}
+}
+
 func TestBadConfigNamesTheKey(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -111,6 +131,8 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{"negative rate", "rateLimit:\n  status:\n    rate: -1\n", nil, nil, "rateLimit.status.rate"},
 		{"not a mapping", "- a\n- b\n", nil, nil, "cannot parse configuration file"},
 		{"empty value", "registry:\n  zone:\n", nil, nil, "registry.zone has no value"},
+		{"memory return too often", "", []string{"--memory-return-interval", "500ms"}, nil, "runtime.memoryReturnInterval"},
+		{"negative memory return", "runtime:\n  memoryReturnInterval: -1m\n", nil, nil, "runtime.memoryReturnInterval"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

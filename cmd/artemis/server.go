@@ -17,6 +17,7 @@ import (
 
 	"github.com/artemis-go/artemis/core"
 	"github.com/artemis-go/artemis/management"
+	"github.com/artemis-go/artemis/memreturn"
 	"github.com/artemis-go/artemis/server"
 	"github.com/artemis-go/artemis/store"
 )
@@ -46,6 +47,8 @@ func runServer(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot set the GC percent", "err", err)
 		return 2
 	}
+	defer memreturn.Start(memreturn.Config{Interval: cfg.Runtime.MemoryReturnInterval}, log)()
+	log.Info("idle memory return", "interval", cfg.Runtime.MemoryReturnInterval, "minBytes", memreturn.DefaultMinBytes)
 	sc := cfg.Server
 	sc.Logger = log
 	limits := cfg.Limits
