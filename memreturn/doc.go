@@ -26,7 +26,8 @@
 // most (marking a million instances takes about 30 ms of CPU, results/gc).
 // With the GC percent off (collect only near the memory limit) only idle
 // memory is returned. Releasing runs madvise on the returner's goroutine
-// (22 ms for 256 MiB on the 2-core machine), and released pages fault back
+// (about 19 ms for 256 MiB on the 2-core machine,
+// results/memreturn/20261202-freeosmemory-256mib.md), and released pages fault back
 // in as the heap grows again. The JVM's periodic collection (JEP 346) exists
 // for the same reason, though G1's is off by default and waits for a quiet
 // system; set the interval to 0 for the runtime's behaviour alone.
