@@ -21,12 +21,7 @@ func TestRegistryHeapObjects(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	r := newTestRegistry(t, Config{})
-	var inst Instance
-	batch := []*Instance{&inst}
-	for i := range n {
-		realisticInstance(&inst, i)
-		r.Register(batch, nil)
-	}
+	registerRealistic(r, n)
 	for i := 0; i < n; i += instancesPerService {
 		if snap := r.Service("service-" + strconv.Itoa(i/instancesPerService)); snap.Records.Len() != instancesPerService {
 			t.Fatalf("unexpected snapshot of %d instances; want %d", snap.Records.Len(), instancesPerService)
@@ -38,6 +33,8 @@ func TestRegistryHeapObjects(t *testing.T) {
 	if objects > n/5 {
 		t.Fatalf("unexpected %d heap objects for %d instances; want at most %d", objects, n, n/5)
 	}
+	var inst Instance
+	realisticInstance(&inst, n-1) // the last registered
 	if st := r.Stats(); st.Instances != n || st.RecordBytes < n*int64(NewRecord(&inst).size) {
 		t.Fatalf("unexpected stats %+v; want %d instances and their records' bytes at least", st, n)
 	}

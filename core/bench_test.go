@@ -32,6 +32,17 @@ var benchSizes = []int{1_000, 100_000, 1_000_000}
 const instancesPerService = 100
 
 // realisticInstance fills inst as a typical client registers it.
+// registerRealistic registers realistic instances 0..n-1 on r, one a
+// call, through one reused Instance (the registry copies what it keeps).
+func registerRealistic(r *Registry, n int) {
+	var inst Instance
+	batch := []*Instance{&inst}
+	for i := range n {
+		realisticInstance(&inst, i)
+		r.Register(batch, nil)
+	}
+}
+
 func realisticInstance(inst *Instance, i int) {
 	svc := "service-" + strconv.Itoa(i/instancesPerService)
 	id := "10.1." + strconv.Itoa(i>>8&0xff) + "." + strconv.Itoa(i&0xff) + ":8080"
@@ -363,16 +374,10 @@ func heapPerInstance(b *testing.B, n int, during func()) float64 {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	var inst Instance
-	batch := []*Instance{&inst}
-	for i := range n {
-		realisticInstance(&inst, i)
-		r.Register(batch, nil)
-	}
+	registerRealistic(r, n)
 	for i := 0; i < n; i += instancesPerService {
 		r.Service("service-" + strconv.Itoa(i/instancesPerService))
 	}
-	inst = Instance{}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	if got := r.Stats().Instances; got != int64(n) {
