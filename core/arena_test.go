@@ -107,17 +107,17 @@ func TestHeartbeatOfARemovedLeaseFailsAfterReuse(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Second)
 	mu.Unlock()
-	e := sh.slab.entry(idx)
-	if r.renewFrom(e, w, r.nowMs()) {
+	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
+	if r.renewFrom(h, w, r.nowMs()) {
 		t.Fatal("unexpected renewal through a state word read before the lease was removed")
 	}
-	if e.state.Load() != bw {
-		t.Fatalf("unexpected state %x of the new lease; want %x, untouched", e.state.Load(), bw)
+	if h.state.Load() != bw {
+		t.Fatalf("unexpected state %x of the new lease; want %x, untouched", h.state.Load(), bw)
 	}
-	if r.record(e, w) != nil {
+	if r.record(e, h, w) != nil {
 		t.Fatal("unexpected record of a removed lease")
 	}
-	if rec := r.record(e, bw); rec == nil || rec.InstanceID() != "b" {
+	if rec := r.record(e, h, bw); rec == nil || rec.InstanceID() != "b" {
 		t.Fatalf("unexpected record %v of the new lease; want b", rec)
 	}
 }
@@ -271,18 +271,18 @@ func TestHeartbeatDuringReRegistrationOfAReusedEntry(t *testing.T) {
 	st.mu.Lock()
 	done := make(chan struct{})
 	go func() { r.Register([]*Instance{k}, nil); close(done) }()
-	e := sh.slab.entry(idx)
+	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
 	// Until the entry is reused: a removed entry's state has a new
 	// generation and no renewal time; a reused one gets the registration's.
-	for st := e.state.Load(); genOf(st) == genOf(w0) || st&renewedMask == 0; st = e.state.Load() {
+	for st := h.state.Load(); genOf(st) == genOf(w0) || st&renewedMask == 0; st = h.state.Load() {
 		runtime.Gosched()
 	}
-	w := e.state.Load()
+	w := h.state.Load()
 	if w&liveBit != 0 {
 		st.mu.Unlock()
 		t.Fatal("unexpected entry live while its registration waits to join its service")
 	}
-	if r.renewFrom(e, w, r.nowMs()) || r.record(e, w) != nil {
+	if r.renewFrom(h, w, r.nowMs()) || r.record(e, h, w) != nil {
 		st.mu.Unlock()
 		t.Fatal("unexpected renewal or record of an entry not yet live")
 	}
@@ -292,7 +292,7 @@ func TestHeartbeatDuringReRegistrationOfAReusedEntry(t *testing.T) {
 	if got != idx {
 		t.Fatalf("unexpected entry %d after the re-registration; want %d", got, idx)
 	}
-	if rec := r.record(e, w); rec == nil || rec.InstanceID() != "k" || rec.ServiceID() != "svc-s" {
+	if rec := r.record(e, h, w); rec == nil || rec.InstanceID() != "k" || rec.ServiceID() != "svc-s" {
 		t.Fatalf("unexpected record %v of the re-registered lease", rec)
 	}
 }

@@ -23,11 +23,13 @@
 // (BenchmarkGCWithInstances measures a forced collection).
 //
 //   - A lease is an entry in its shard's slab (index.go): chunks of
-//     pointer-free entries, named by index. Entries hold the key hash, a
-//     state word (generation, live bit, last renewal), the service's slot
-//     id and the record's handle. A shard's lease table maps key hashes to
-//     indexes, one word a slot (a tag of the hash and the index); its
-//     expiry wheel holds generation and index.
+//     pointer-free entries, named by index. Entries hold the key hash, the
+//     service's slot id and the record's handle; what a heartbeat reads,
+//     the state word (generation, live bit, last renewal) and half the key
+//     hash, is in a parallel slab of 16-byte leaseHot, so a heartbeat's
+//     second random read lands in a dense array. A shard's lease table maps
+//     key hashes to indexes, one word a slot (a tag of the hash and the
+//     index); its expiry wheel holds generation and index.
 //   - A record is one blob of bytes (record.go): header, metadata spans,
 //     JSON, unescaped values. A service's records live in its arena
 //     (arena.go), chunks of bytes, and a lease names its record by handle
@@ -47,10 +49,10 @@
 //
 //   - Lease entries of removed leases go to their shard's free list and are
 //     reused by the next registration on that shard; a shard's slab keeps
-//     the entries of its peak number of leases (64 bytes each). Removal
-//     bumps the entry's generation, so a lock-free heartbeat that found
-//     the entry before the removal fails its compare-and-swap instead of
-//     renewing the lease that reuses the entry.
+//     the entries of its peak number of leases (64 bytes each, entry and
+//     leaseHot). Removal bumps the lease's generation, so a lock-free
+//     heartbeat that found the lease before the removal fails its
+//     compare-and-swap instead of renewing the lease that reuses the entry.
 //   - A service's arena counts its live bytes and its dead ones (blobs of
 //     replaced or removed records, unused chunk ends). When the dead bytes
 //     exceed a share of the live ones and 4 KiB, or the chunks are more

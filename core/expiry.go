@@ -38,12 +38,13 @@ func (w *wheel) init(minSlots int, tickMs, now int64) {
 	w.last = now/tickMs - 1
 }
 
-func wheelRef(e *leaseEntry, idx uint32) uint64 { return genOf(e.state.Load())<<32 | uint64(idx) }
+// wheelRef is the wheel's reference to the lease idx of generation gen.
+func wheelRef(gen uint64, idx uint32) uint64 { return gen<<32 | uint64(idx) }
 
-// insert queues the lease idx in the bucket of deadline, clamped to the
-// wheel's horizon; a lease queued early is simply re-queued when its bucket
-// comes due.
-func (w *wheel) insert(e *leaseEntry, idx uint32, deadline int64) {
+// insert queues the lease idx of generation gen in the bucket of deadline,
+// clamped to the wheel's horizon; a lease queued early is simply re-queued
+// when its bucket comes due.
+func (w *wheel) insert(e *leaseEntry, idx uint32, gen uint64, deadline int64) {
 	t := deadline / w.tickMs
 	if t <= w.last {
 		t = w.last + 1
@@ -53,15 +54,15 @@ func (w *wheel) insert(e *leaseEntry, idx uint32, deadline int64) {
 	}
 	i := t & w.mask
 	e.wslot, e.wpos = int32(i), int32(len(w.slots[i]))
-	w.slots[i] = append(w.slots[i], wheelRef(e, idx))
+	w.slots[i] = append(w.slots[i], wheelRef(gen, idx))
 }
 
 // remove unqueues the lease idx, which is being removed from the registry,
 // so that its bucket does not keep its index: the entry is reused by the
 // next registration. A lease in a bucket being swept is no longer in the
 // wheel; the sweep skips it by its generation.
-func (w *wheel) remove(e *leaseEntry, idx uint32) {
-	if s := w.slots[e.wslot]; int(e.wpos) < len(s) && s[e.wpos] == wheelRef(e, idx) {
+func (w *wheel) remove(e *leaseEntry, idx uint32, gen uint64) {
+	if s := w.slots[e.wslot]; int(e.wpos) < len(s) && s[e.wpos] == wheelRef(gen, idx) {
 		s[e.wpos] = 0
 	}
 }
@@ -92,14 +93,14 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 					continue
 				}
 				idx := uint32(ref)
-				e := sh.slab.entry(idx)
-				st := e.state.Load()
+				st := sh.slab.hotOf(idx).state.Load()
 				if st&liveBit == 0 || genOf(st) != ref>>32 {
 					continue // removed since it was queued
 				}
+				e := sh.slab.entry(idx)
 				deadline := r.renewedOf(st) + r.ttlMs
 				if deadline > now {
-					w.insert(e, idx, deadline)
+					w.insert(e, idx, genOf(st), deadline)
 					continue
 				}
 				if evict {
@@ -107,7 +108,7 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 					evicted++
 				} else {
 					sh.holdLocked(e)
-					w.insert(e, idx, now+requeueProtectedLeases.Milliseconds())
+					w.insert(e, idx, genOf(st), now+requeueProtectedLeases.Milliseconds())
 				}
 			}
 			sh.mu.Unlock()

@@ -12,11 +12,18 @@ import (
 // is named by its index in the slab (never 0); the index of a removed lease
 // goes to the shard's free list and is reused by a later registration.
 //
-// Every entry has a state word: a generation, a live bit and the time of the
+// Every lease has a state word: a generation, a live bit and the time of the
 // last renewal. Removing a lease clears the live bit and bumps the
 // generation, so a reader that found the entry before the removal (a
 // heartbeat, which takes no lock) and renews it with a compare-and-swap of
 // the word it read fails instead of renewing whatever lease reuses the entry.
+//
+// The state word and the h2 half of the key hash, what a heartbeat reads,
+// live apart from the entry, in a parallel slab of 16-byte leaseHot (same
+// chunks, same indexes): a heartbeat's second random memory read lands in
+// an array a quarter of the entries' size, which stays in cache (and in the
+// TLB's reach) far better; at 100,000 leases that read took ~480 ns from the
+// entries against ~200 ns for the table's slot, under the wrk heartbeat load.
 const (
 	leaseChunkBits  = 12
 	leaseChunkLen   = 1 << leaseChunkBits
@@ -33,10 +40,17 @@ const (
 	genMask     = 1<<(64-genShift) - 1
 )
 
-// leaseEntry is the registry's entry for one instance.
+// leaseHot is the part of a lease a heartbeat reads (see above).
+type leaseHot struct {
+	state atomic.Uint64 // gen<<genShift | liveBit | renewed (see Registry.pack)
+	h2    atomic.Uint64 // the entry's h2, set before the lease is published
+}
+
+// leaseEntry is the registry's entry for one instance; its state word and
+// the h2 half of its key hash are in the leaseHot of the same index (48 and
+// 16 bytes a lease).
 type leaseEntry struct {
-	state  atomic.Uint64 // gen<<genShift | liveBit | renewed (see Registry.pack)
-	h1, h2 atomic.Uint64 // InstanceKey hash, set before the entry is published
+	h1 atomic.Uint64 // InstanceKey hash (h2 is in the leaseHot), set before the entry is published
 	// rec is the handle of the lease's record in its service's arena;
 	// written under the service's mutex once the lease is a member.
 	rec atomic.Uint64
@@ -62,12 +76,14 @@ type leaseEntry struct {
 // its peak number of leases and reuses them.
 type leaseSlab struct {
 	dir  atomic.Pointer[[][]leaseEntry]
-	free []uint32 // indexes of removed leases; guarded by shard.mu
-	next uint32   // first index never used; guarded by shard.mu
+	hot  atomic.Pointer[[][]leaseHot] // chunk for chunk with dir; published first
+	free []uint32                     // indexes of removed leases; guarded by shard.mu
+	next uint32                       // first index never used; guarded by shard.mu
 }
 
 func (s *leaseSlab) init() {
 	s.dir.Store(&[][]leaseEntry{})
+	s.hot.Store(&[][]leaseHot{})
 	s.next = 1 // index 0 means none
 }
 
@@ -75,6 +91,12 @@ func (s *leaseSlab) init() {
 func (s *leaseSlab) entry(i uint32) *leaseEntry {
 	c, off := chunkOf(i)
 	return &(*s.dir.Load())[c][off]
+}
+
+// hotOf returns the state word and h2 of index i, which was allocated.
+func (s *leaseSlab) hotOf(i uint32) *leaseHot {
+	c, off := chunkOf(i)
+	return &(*s.hot.Load())[c][off]
 }
 
 // chunkOf returns the chunk of index i and i's offset in it. Chunk 0 holds
@@ -113,6 +135,9 @@ func (s *leaseSlab) allocLocked() uint32 {
 	i := s.next
 	dir := *s.dir.Load()
 	if c, _ := chunkOf(i); c == len(dir) {
+		hot := *s.hot.Load()
+		nh := append(hot[:len(hot):len(hot)], make([]leaseHot, chunkLen(c)))
+		s.hot.Store(&nh)
 		nd := append(dir[:len(dir):len(dir)], make([]leaseEntry, chunkLen(c)))
 		s.dir.Store(&nd)
 	}
@@ -132,15 +157,21 @@ func (s *leaseSlab) freeLocked(i uint32) { s.free = append(s.free, i) }
 //
 // A lease is identified by the 128-bit seeded hash (h1, h2) of its lower-cased
 // InstanceKey. A slot is one word: the lease index in its low 32 bits and a
-// tag, the high 32 bits of h2, above; h1 picks where the probe starts. A
-// probe reads an entry only when the tag matches (a mismatch passes with
-// probability 2^-32 per slot), and the entry's full (h1, h2) decides. Two
-// distinct keys share (h1, h2) with probability 2^-128 per pair, and because
-// the seeds are random per process, clients cannot choose collisions.
-// Eight bytes a slot keep the table half the size of a hash-and-index pair,
-// so more of it stays in cache: a heartbeat's two memory reads at random
-// over the registry (its slot, then its entry) are most of its cost in the
-// core.
+// tag, the high 32 bits of h2, above; h1 picks the shard and where the probe
+// starts. A probe reads a lease only when the tag matches (a mismatch passes
+// with probability 2^-32 per slot).
+//   - find, for registrations and removals, matches the full (h1, h2): two
+//     distinct keys share it with probability 2^-128 per pair.
+//   - renewable, for heartbeats, matches h2 (64 bits) from the leaseHot
+//     and does not read the entry: a heartbeat could renew another lease
+//     only if two keys of one shard shared h2, with probability 2^-64 per
+//     pair (about 2×10^-10 over a million instances).
+//
+// Because the seeds are random per process, clients cannot choose
+// collisions. Eight bytes a slot keep the table half the size of a
+// hash-and-index pair, so more of it stays in cache: a heartbeat's two
+// memory reads at random over the registry (its slot, then its leaseHot)
+// are most of its cost in the core.
 type leaseTable struct {
 	slots []atomic.Uint64
 	mask  uint64
@@ -171,6 +202,16 @@ func newLeaseTable(size int) *leaseTable {
 // without the shard mutex: a caller that acts on the lease compares and
 // swaps the state word it got, which fails if the lease was removed since.
 func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
+	return t.probe(slab, h1, h2, true)
+}
+
+// renewable is find for a heartbeat: it matches h2 alone (see leaseTable),
+// so it reads only the slot and the leaseHot, never the entry.
+func (t *leaseTable) renewable(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
+	return t.probe(slab, h1, h2, false)
+}
+
+func (t *leaseTable) probe(slab *leaseSlab, h1, h2 uint64, exact bool) (uint32, uint64) {
 	tag := h2 & slotTagMask
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i].Load()
@@ -181,9 +222,9 @@ func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
 		if s&slotTagMask != tag || idx == tombstoneIdx {
 			continue
 		}
-		e := slab.entry(idx)
-		w := e.state.Load()
-		if w&liveBit != 0 && e.h1.Load() == h1 && e.h2.Load() == h2 {
+		h := slab.hotOf(idx)
+		w := h.state.Load()
+		if w&liveBit != 0 && h.h2.Load() == h2 && (!exact || slab.entry(idx).h1.Load() == h1) {
 			return idx, w
 		}
 	}
@@ -232,8 +273,7 @@ func (t *leaseTable) rehashLocked(slab *leaseSlab, want int) *leaseTable {
 	nt := newLeaseTable(want * 2)
 	for i := range t.slots {
 		if idx := uint32(t.slots[i].Load()); idx != 0 && idx != tombstoneIdx {
-			e := slab.entry(idx)
-			nt.insertLocked(slab, e.h1.Load(), e.h2.Load(), idx)
+			nt.insertLocked(slab, slab.entry(idx).h1.Load(), slab.hotOf(idx).h2.Load(), idx)
 		}
 	}
 	return nt

@@ -141,6 +141,11 @@ func (sh *shard) find(h1, h2 uint64) (uint32, uint64) {
 	return sh.table.Load().find(&sh.slab, h1, h2)
 }
 
+// renewable is find for a heartbeat (leaseTable.renewable).
+func (sh *shard) renewable(h1, h2 uint64) (uint32, uint64) {
+	return sh.table.Load().renewable(&sh.slab, h1, h2)
+}
+
 // pack returns the state word of a live lease of generation gen renewed at
 // now (epoch ms).
 func (r *Registry) pack(gen uint64, now int64) uint64 {
@@ -158,36 +163,37 @@ func (r *Registry) entryOf(ref uint64) *leaseEntry {
 	return r.shards[ref>>32].slab.entry(uint32(ref))
 }
 
-// renewFrom renews the lease e, whose state word was w when it was found,
-// at now, and reports whether it was still live and unexpired. It takes no
-// lock: the compare-and-swap fails if the lease was removed since.
-func (r *Registry) renewFrom(e *leaseEntry, w uint64, now int64) bool {
+// renewFrom renews the lease of h, whose state word was w when it was
+// found, at now, and reports whether it was still live and unexpired. It
+// takes no lock: the compare-and-swap fails if the lease was removed since.
+func (r *Registry) renewFrom(h *leaseHot, w uint64, now int64) bool {
 	gen := genOf(w)
 	for {
 		if w&liveBit == 0 || genOf(w) != gen || now >= r.renewedOf(w)+r.ttlMs {
 			return false
 		}
-		if r.renewedOf(w) >= now || e.state.CompareAndSwap(w, r.pack(gen, now)) {
+		if r.renewedOf(w) >= now || h.state.CompareAndSwap(w, r.pack(gen, now)) {
 			return true
 		}
-		w = e.state.Load()
+		w = h.state.Load()
 	}
 }
 
-// setRenewedLocked renews the live lease e at now. The caller holds the
-// shard mutex (so e stays live); heartbeats may renew it concurrently.
-func (r *Registry) setRenewedLocked(e *leaseEntry, now int64) {
+// setRenewedLocked renews the live lease of h at now. The caller holds the
+// shard mutex (so it stays live); heartbeats may renew it concurrently.
+func (r *Registry) setRenewedLocked(h *leaseHot, now int64) {
 	for {
-		w := e.state.Load()
-		if e.state.CompareAndSwap(w, r.pack(genOf(w), now)) {
+		w := h.state.Load()
+		if h.state.CompareAndSwap(w, r.pack(genOf(w), now)) {
 			return
 		}
 	}
 }
 
-// record returns the current record of the lease e, whose state word was w,
-// or nil when the lease was removed since. It takes no lock.
-func (r *Registry) record(e *leaseEntry, w uint64) *Record {
+// record returns the current record of the lease e (whose state word is
+// h's), which was w, or nil when the lease was removed since. It takes no
+// lock.
+func (r *Registry) record(e *leaseEntry, h *leaseHot, w uint64) *Record {
 	gen := genOf(w)
 	for {
 		var rec *Record
@@ -195,10 +201,9 @@ func (r *Registry) record(e *leaseEntry, w uint64) *Record {
 		// directory holding a chunk before any handle points into it, and
 		// rewrites every handle before it drops the old chunks.
 		if s := r.svcs.byID(e.svc.Load()); s != nil {
-			h := e.rec.Load()
-			rec = s.arena.dir.Load().resolve(h)
+			rec = s.arena.dir.Load().resolve(e.rec.Load())
 		}
-		if st := e.state.Load(); st&liveBit == 0 || genOf(st) != gen {
+		if st := h.state.Load(); st&liveBit == 0 || genOf(st) != gen {
 			return nil
 		}
 		if rec != nil {
@@ -251,8 +256,8 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 	// An identical re-registration of a live lease only renews it. (A lease
 	// held by self-preservation has expired, so it takes the slow path.)
 	if idx, w := sh.find(h1, h2); idx != 0 && now < r.renewedOf(w)+r.ttlMs {
-		e := sh.slab.entry(idx)
-		if cur := r.record(e, w); cur != nil && cur.sameAs(inst) && r.renewFrom(e, w, now) {
+		e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
+		if cur := r.record(e, h, w); cur != nil && cur.sameAs(inst) && r.renewFrom(h, w, now) {
 			r.registrations.Add(1)
 			return cur
 		}
@@ -269,36 +274,36 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 	defer sh.mu.Unlock()
 	r.registrations.Add(1)
 	if idx, w := sh.find(h1, h2); idx != 0 {
-		e := sh.slab.entry(idx)
+		e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
 		sh.releaseLocked(e)
-		r.setRenewedLocked(e, now)
-		old := r.record(e, w)
+		r.setRenewedLocked(h, now)
+		old := r.record(e, h, w)
 		if old.sameAs(inst) {
 			return old
 		}
 		return r.svcs.byID(e.svc.Load()).replace(r, e, blob, now)
 	}
 	idx := sh.slab.allocLocked()
-	e := sh.slab.entry(idx)
+	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
 	e.h1.Store(h1)
-	e.h2.Store(h2)
+	h.h2.Store(h2)
 	e.created = now
 	e.held = false
 	// The entry is published live only once add has set its service and
 	// record: a heartbeat that found the entry through a table slot of the
 	// lease that used it before (perhaps of this very key) must not renew
 	// it, nor read its service and record, before they are this lease's.
-	gen := genOf(e.state.Load())
-	e.state.Store(r.pack(gen, now) &^ liveBit)
+	gen := genOf(h.state.Load())
+	h.state.Store(r.pack(gen, now) &^ liveBit)
 	ref := uint64(sh.id)<<32 | uint64(idx)
 	var rec *Record
 	for rec == nil {
 		rec = r.svcs.acquire(r, inst.ServiceID).add(r, ref, e, blob, now)
 	}
-	e.state.Store(r.pack(gen, now))
+	h.state.Store(r.pack(gen, now))
 	sh.table.Store(sh.table.Load().insertLocked(&sh.slab, h1, h2, idx))
 	sh.count.Add(1)
-	sh.wheel.insert(e, idx, now+r.ttlMs)
+	sh.wheel.insert(e, idx, gen, now+r.ttlMs)
 	return rec
 }
 
@@ -322,13 +327,13 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNoPermission})
 			continue
 		}
-		e, w := r.renew(inst, now)
-		if e == nil {
+		sh, idx, w := r.renew(inst, now)
+		if sh == nil {
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNotFound})
 		} else if applied != nil {
 			// A lease removed just after it was renewed has no record
 			// left to send on; its removal is replicated instead.
-			if rec := r.record(e, w); rec != nil {
+			if rec := r.record(sh.slab.entry(idx), sh.slab.hotOf(idx), w); rec != nil {
 				applied(rec)
 			}
 		}
@@ -336,23 +341,23 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 	return failed
 }
 
-// renew renews the lease of inst and returns its entry and the state word
-// it was found with, or nil when no live lease has its key.
-func (r *Registry) renew(inst *Instance, now int64) (*leaseEntry, uint64) {
+// renew renews the lease of inst and returns its shard and index and the
+// state word it was found with, or a nil shard when no live lease has its
+// key. It reads the lease's table slot and leaseHot, not its entry.
+func (r *Registry) renew(inst *Instance, now int64) (*shard, uint32, uint64) {
 	h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
 	sh := r.shardFor(h1)
-	idx, w := sh.find(h1, h2)
+	idx, w := sh.renewable(h1, h2)
 	if idx == 0 {
-		return nil, 0
+		return nil, 0, 0
 	}
 	// A heartbeat racing an unregister may renew a lease just before it is
 	// removed; it then reports success for an instance removed just after.
-	e := sh.slab.entry(idx)
-	if !r.renewFrom(e, w, now) {
-		return nil, 0
+	if !r.renewFrom(sh.slab.hotOf(idx), w, now) {
+		return nil, 0, 0
 	}
 	sh.renewals.Add(1)
-	return e, w
+	return sh, idx, w
 }
 
 // Unregister removes the leases of insts at once, skipping nil entries, and
@@ -380,7 +385,7 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 		var removed *Record
 		sh.mu.Lock()
 		if idx, w := sh.find(h1, h2); idx != 0 {
-			removed = r.record(sh.slab.entry(idx), w)
+			removed = r.record(sh.slab.entry(idx), sh.slab.hotOf(idx), w)
 			r.removeLocked(sh, idx, now)
 			r.unregistrations.Add(1)
 		}
@@ -396,16 +401,17 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 // ChangeDelete if the change log announced it, and frees its entry. The
 // caller holds sh.mu.
 func (r *Registry) removeLocked(sh *shard, idx uint32, now int64) {
-	e := sh.slab.entry(idx)
+	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
+	gen := genOf(h.state.Load())
 	sh.table.Load().deleteLocked(e.h1.Load(), idx)
-	sh.wheel.remove(e, idx)
+	sh.wheel.remove(e, idx, gen)
 	sh.releaseLocked(e)
 	sh.count.Add(-1)
 	// A new generation, not live, before the service may free its slot id
 	// (when it empties): a heartbeat that found the lease before now fails
 	// its compare-and-swap, and a reader of the entry's record sees it is
 	// gone before the slot id can name another service.
-	e.state.Store((genOf(e.state.Load()) + 1) & genMask << genShift)
+	h.state.Store((gen + 1) & genMask << genShift)
 	r.svcs.byID(e.svc.Load()).remove(r, e, now)
 	sh.slab.freeLocked(idx)
 }
