@@ -12,10 +12,11 @@ import (
 )
 
 // TestInstrumentDoesNotAllocate: the metrics wrapper around every handler
-// (counter, histogram, result classification) allocates nothing.
+// (rate limit, counter, histogram, result classification) allocates
+// nothing.
 func TestInstrumentDoesNotAllocate(t *testing.T) {
 	s := newTestServer(t, Config{})
-	h := s.metrics.instrument("/test", func(_ context.Context, c *app.RequestContext) {
+	h := s.metrics.instrument("/test", s.gate(opHeartbeat), func(_ context.Context, c *app.RequestContext) {
 		c.Response.SetBodyRaw(successBody)
 	})
 	c := app.NewContext(0)

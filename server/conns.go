@@ -43,7 +43,7 @@ const (
 type trackedConn struct {
 	conn    netpoll.Connection
 	state   atomic.Int32
-	reading atomic.Int64 // unix ns the request being read started; 0: none
+	reading atomic.Int64 // monoNow()+1 when the request being read started; 0: none
 }
 
 // shutdown closes the connection from outside its reader, as netpoll's own
@@ -148,7 +148,7 @@ type requestTracer struct{}
 
 func (requestTracer) Start(ctx context.Context, _ *app.RequestContext) context.Context {
 	if tc, _ := ctx.Value(connKey{}).(*trackedConn); tc != nil {
-		tc.reading.Store(time.Now().UnixNano())
+		tc.reading.Store(monoNow() + 1) // one clock read, not time.Now's two
 	}
 	return ctx
 }
@@ -166,7 +166,8 @@ func (t *connTracker) watch() {
 		select {
 		case <-t.done:
 			return
-		case now := <-tick.C:
+		case <-tick.C:
+			now := monoNow() + 1
 			t.mu.Lock()
 			for tc := range t.conns {
 				if tc.state.Load() == connWaiting {
@@ -175,7 +176,7 @@ func (t *connTracker) watch() {
 			}
 			t.mu.Unlock()
 			for _, tc := range waiting {
-				t.check(tc, now.UnixNano())
+				t.check(tc, now)
 			}
 			clear(waiting)
 			waiting = waiting[:0]

@@ -455,7 +455,7 @@ func (s *Server) managementRoutes(e *route.Engine) {
 	}
 	for _, r := range routes {
 		path := "/api/management/" + r.path + ".json"
-		h := s.metrics.instrument(path, s.limited(opManagement, r.h))
+		h := s.metrics.instrument(path, s.gate(opManagement), r.h)
 		e.POST(path, h)
 		if !strings.Contains(r.path, "operate") && !strings.HasPrefix(r.path, "group/insert") &&
 			!strings.HasPrefix(r.path, "group/update") && !strings.HasPrefix(r.path, "group/delete") &&

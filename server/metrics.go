@@ -61,17 +61,22 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-// instrument wraps a handler with the metrics of its endpoint.
-func (m *metrics) instrument(endpoint string, h app.HandlerFunc) app.HandlerFunc {
+// instrument wraps a handler with the metrics of its endpoint and, unless
+// gate is nil, its rate limit (Server.gate): h runs when gate lets the
+// request through. The request's start is one clock reading, shared by
+// the rate limit and the latency.
+func (m *metrics) instrument(endpoint string, gate func(*app.RequestContext, int64) bool, h app.HandlerFunc) app.HandlerFunc {
 	var counters [numResults]prometheus.Counter
 	for i, r := range resultNames {
 		counters[i] = m.requests.WithLabelValues(endpoint, r)
 	}
 	observer := m.latency.WithLabelValues(endpoint)
 	return func(ctx context.Context, c *app.RequestContext) {
-		start := time.Now()
-		h(ctx, c)
-		observer.Observe(time.Since(start).Seconds())
+		start := monoNow()
+		if gate == nil || gate(c, start) {
+			h(ctx, c)
+		}
+		observer.Observe(float64(monoNow()-start) / float64(time.Second))
 		counters[classify(c)].Inc()
 	}
 }

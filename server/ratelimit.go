@@ -78,27 +78,38 @@ func (l RateLimits) shared(op int) bool {
 // "theoretical arrival time" and a CAS per request, no lock. A request is
 // allowed while the TAT stays within burst intervals of now.
 type limiter struct {
-	tat      atomic.Int64 // ns since start
+	tat      atomic.Int64 // ns on monoNow's clock
 	interval int64        // ns per request
 	tau      int64        // burst tolerance, ns
-	start    time.Time
 	limited  atomic.Int64 // requests refused
 }
+
+// clockBase is the origin of monoNow.
+var clockBase = time.Now()
+
+// monoNow returns the monotonic clock in ns since the process started: one
+// clock read (time.Now reads two, the wall clock and this one). A request
+// reads it once for its rate limit and its latency.
+func monoNow() int64 { return int64(time.Since(clockBase)) }
 
 func newLimiter(l Limit) *limiter {
 	if l.Rate <= 0 {
 		return nil
 	}
 	interval := int64(float64(time.Second) / l.Rate)
-	return &limiter{interval: max(interval, 1), tau: int64(max(l.Burst, 1)) * max(interval, 1), start: time.Now()}
+	lm := &limiter{interval: max(interval, 1), tau: int64(max(l.Burst, 1)) * max(interval, 1)}
+	lm.tat.Store(monoNow() - lm.tau) // the whole burst is available at once
+	return lm
 }
 
 // allow reports whether one more request fits. A nil limiter allows all.
-func (lm *limiter) allow() bool {
+func (lm *limiter) allow() bool { return lm.allowAt(monoNow()) }
+
+// allowAt is allow at now, a reading of monoNow.
+func (lm *limiter) allowAt(now int64) bool {
 	if lm == nil {
 		return true
 	}
-	now := int64(time.Since(lm.start))
 	for {
 		tat := lm.tat.Load()
 		next := max(tat, now) + lm.interval
@@ -143,9 +154,9 @@ func newClientLimiter(l Limit, share float64) *clientLimiter {
 	return cl
 }
 
-// allow reports whether the client at addr may make one more request. A
-// nil clientLimiter allows all.
-func (cl *clientLimiter) allow(addr net.Addr) bool {
+// allowAt reports whether the client at addr may make one more request at
+// now, a reading of monoNow. A nil clientLimiter allows all.
+func (cl *clientLimiter) allowAt(addr net.Addr, now int64) bool {
 	if cl == nil {
 		return true
 	}
@@ -155,5 +166,5 @@ func (cl *clientLimiter) allow(addr net.Addr) bool {
 	} else if addr != nil {
 		h = maphash.String(cl.seed, addr.String())
 	}
-	return cl.cells[h%perClientCells].allow()
+	return cl.cells[h%perClientCells].allowAt(now)
 }

@@ -349,7 +349,7 @@ func (s *Server) routes(e *route.Engine) {
 		{both, "/api/cluster/up-discovery-nodes.json", opCluster, s.upNodes},
 		{both, "/api/status/websocket.json", opStatus, s.wsStats},
 	} {
-		h := s.metrics.instrument(r.path, s.limited(r.op, r.h))
+		h := s.metrics.instrument(r.path, s.gate(r.op), r.h)
 		for _, m := range r.methods {
 			e.Handle(m, r.path, h)
 		}
@@ -365,9 +365,9 @@ func (s *Server) routes(e *route.Engine) {
 		{"/api/replication/registry/heartbeat.json", s.replicatedHeartbeat},
 		{"/api/replication/registry/unregister.json", s.replicatedUnregister},
 	} {
-		e.POST(r.path, s.metrics.instrument(r.path, s.replicationAuth(r.h)))
+		e.POST(r.path, s.metrics.instrument(r.path, nil, s.replicationAuth(r.h)))
 	}
-	services := s.metrics.instrument("/api/replication/registry/services.json", s.replicationAuth(s.replicationServices))
+	services := s.metrics.instrument("/api/replication/registry/services.json", nil, s.replicationAuth(s.replicationServices))
 	e.GET("/api/replication/registry/services.json", services)
 	e.POST("/api/replication/registry/services.json", services)
 
@@ -392,10 +392,12 @@ func (s *Server) routes(e *route.Engine) {
 	})
 }
 
+var allowOriginKey, allowOriginAny = []byte("Access-Control-Allow-Origin"), []byte("*")
+
 // cors lets browsers call every path (contract section 1).
 func cors(ctx context.Context, c *app.RequestContext) {
 	h := &c.Response.Header
-	h.Set("Access-Control-Allow-Origin", "*")
+	h.SetCanonical(allowOriginKey, allowOriginAny) // Set would copy and normalise the name first
 	if string(c.Method()) == "OPTIONS" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Accept-Encoding, Authorization")
@@ -426,26 +428,27 @@ func (s *Server) recoverPanics(ctx context.Context, c *app.RequestContext) {
 // rateLimitedBody answers a request over its operation's rate limit.
 var rateLimitedBody = []byte(`{"responseStatus":{"status":"fail","errorCode":"rate-limited","message":"too many requests; retry later"}}`)
 
-// limited checks op's rate limit, then the client's share of it, before h
-// runs (the first check, as the contract orders them) and answers
-// rate-limited in-band when either is spent.
-func (s *Server) limited(op int, h app.HandlerFunc) app.HandlerFunc {
+// gate checks op's rate limit, then the client's share of it, before the
+// handler runs (the first check, as the contract orders them), at now (a
+// reading of monoNow), and answers rate-limited in-band when either is
+// spent; false then. It is nil for an unlimited op.
+func (s *Server) gate(op int) func(c *app.RequestContext, now int64) bool {
 	if op == opUnlimited || s.limiters[op] == nil {
-		return h
+		return nil
 	}
 	lm, cl := s.limiters[op], s.clients[op]
-	return func(ctx context.Context, c *app.RequestContext) {
-		if !cl.allow(c.RemoteAddr()) {
+	return func(c *app.RequestContext, now int64) bool {
+		if !cl.allowAt(c.RemoteAddr(), now) {
 			s.clientLimited.Add(1)
 			lm.limited.Add(1)
 			writeBytes(c, 200, rateLimitedBody)
-			return
+			return false
 		}
-		if !lm.allow() {
+		if !lm.allowAt(now) {
 			writeBytes(c, 200, rateLimitedBody)
-			return
+			return false
 		}
-		h(ctx, c)
+		return true
 	}
 }
 
