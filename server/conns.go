@@ -124,17 +124,23 @@ func (t *connTracker) onAccept(c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, tc)
 }
 
-// track marks the connection serving while the handlers run, and waiting
-// for its next request after (middleware; first in the chain).
-func (t *connTracker) track(ctx context.Context, c *app.RequestContext) {
+// serving marks the connection of a request whose handlers start serving;
+// it returns the connection for served (nil when it is not tracked).
+func (t *connTracker) serving(ctx context.Context) *trackedConn {
 	tc, _ := ctx.Value(connKey{}).(*trackedConn)
+	if tc != nil {
+		tc.state.Store(connServing)
+		tc.reading.Store(0)
+	}
+	return tc
+}
+
+// served marks tc, whose request's handlers are done, waiting for its next
+// request, or taken over by a WebSocket session.
+func (t *connTracker) served(tc *trackedConn, c *app.RequestContext) {
 	if tc == nil {
-		c.Next(ctx)
 		return
 	}
-	tc.state.Store(connServing)
-	tc.reading.Store(0)
-	c.Next(ctx)
 	if c.Hijacked() {
 		tc.state.Store(connHijacked)
 		return

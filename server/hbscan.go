@@ -446,20 +446,31 @@ func (sc *keyScanner) literal(lit string) bool {
 	return false
 }
 
-// asciiFoldEqual reports whether the ASCII string s equals lower, a
-// lower-case name, ignoring case.
+// asciiFoldEqual reports whether the ASCII string s equals lower, a name
+// of lower-case letters only, ignoring case. For such a name, c|0x20 equals
+// its letter exactly when c is that letter in either case, so it compares
+// eight bytes at a time.
 func asciiFoldEqual(s, lower string) bool {
 	if len(s) != len(lower) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if le64(s[i:])|0x2020202020202020 != le64(lower[i:]) {
+			return false
 		}
-		if c != lower[i] {
+	}
+	for ; i < len(s); i++ {
+		if s[i]|0x20 != lower[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// le64 reads the first eight bytes of s, little-endian (one load).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }

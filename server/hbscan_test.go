@@ -185,3 +185,25 @@ func TestPlainASCII(t *testing.T) {
 		}
 	}
 }
+
+// TestASCIIFoldEqual: the word-at-a-time comparison agrees with
+// strings.EqualFold on ASCII for every byte value at every position of the
+// names the scanner looks for (a word and a tail), and on lengths.
+func TestASCIIFoldEqual(t *testing.T) {
+	for _, name := range []string{"instances", "regionid", "serviceid", "instanceid"} {
+		for pos := range len(name) {
+			for c := range 128 {
+				for _, base := range []string{name, strings.ToUpper(name)} {
+					s := []byte(base)
+					s[pos] = byte(c)
+					if got, want := asciiFoldEqual(string(s), name), strings.EqualFold(string(s), name); got != want {
+						t.Fatalf("asciiFoldEqual(%q, %q) = %v; want %v", s, name, got, want)
+					}
+				}
+			}
+		}
+		if asciiFoldEqual(name[1:], name) || asciiFoldEqual(name+"s", name) {
+			t.Fatalf("a name of another length matched %q", name)
+		}
+	}
+}

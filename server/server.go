@@ -256,7 +256,7 @@ func New(reg *core.Registry, cfg Config) *Server {
 		hlog.SetOutput(newThrottledWriter(os.Stderr))
 	})
 	s.h = server.New(opts...)
-	s.h.Use(s.conns.track, s.recoverPanics, cors)
+	s.h.Use(s.frame)
 	s.routes(s.h.Engine)
 	if cfg.Pprof {
 		servePprof(s.h.Engine, cfg.PprofRemote)
@@ -395,7 +395,7 @@ func (s *Server) routes(e *route.Engine) {
 var allowOriginKey, allowOriginAny = []byte("Access-Control-Allow-Origin"), []byte("*")
 
 // cors lets browsers call every path (contract section 1).
-func cors(ctx context.Context, c *app.RequestContext) {
+func cors(c *app.RequestContext) {
 	h := &c.Response.Header
 	h.SetCanonical(allowOriginKey, allowOriginAny) // Set would copy and normalise the name first
 	if string(c.Method()) == "OPTIONS" {
@@ -403,26 +403,34 @@ func cors(ctx context.Context, c *app.RequestContext) {
 		h.Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Accept-Encoding, Authorization")
 		h.Set("Access-Control-Max-Age", "86400")
 	}
+}
+
+// frame is the one middleware of every request: while the handlers run it
+// marks the connection serving (connTracker.serving), it turns a handler
+// panic into a 500, and it sets the CORS headers. One step of the chain
+// for the three, on every request.
+func (s *Server) frame(ctx context.Context, c *app.RequestContext) {
+	tc := s.conns.serving(ctx)
+	defer func() {
+		if v := recover(); v != nil {
+			s.recovered(c, v)
+		}
+		s.conns.served(tc, c)
+	}()
+	cors(c)
 	c.Next(ctx)
 }
 
-// recoverPanics turns a handler panic into a 500 (a bug, never a client's
+// recovered turns a handler panic into a 500 (a bug, never a client's
 // mistake), counted and logged with its stack (errors are rate-limited).
-func (s *Server) recoverPanics(ctx context.Context, c *app.RequestContext) {
-	defer func() {
-		v := recover()
-		if v == nil {
-			return
-		}
-		n := s.panics.Add(1)
-		s.errLog.Error("BUG: handler panic recovered", "path", string(c.Request.URI().Path()),
-			"panic", fmt.Sprint(v), "count", n, "stack", stack())
-		c.Response.Reset()
-		c.Response.Header.Set("Access-Control-Allow-Origin", "*")
-		writeJSON(c, 500, statusOnly{failStatus(codeInternalError, "internal error")})
-		c.Abort()
-	}()
-	c.Next(ctx)
+func (s *Server) recovered(c *app.RequestContext, v any) {
+	n := s.panics.Add(1)
+	s.errLog.Error("BUG: handler panic recovered", "path", string(c.Request.URI().Path()),
+		"panic", fmt.Sprint(v), "count", n, "stack", stack())
+	c.Response.Reset()
+	c.Response.Header.SetCanonical(allowOriginKey, allowOriginAny)
+	writeJSON(c, 500, statusOnly{failStatus(codeInternalError, "internal error")})
+	c.Abort()
 }
 
 // rateLimitedBody answers a request over its operation's rate limit.
