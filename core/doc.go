@@ -23,8 +23,8 @@
 // (BenchmarkGCWithInstances measures a forced collection).
 //
 //   - A lease is an entry in its shard's slab (index.go): chunks of
-//     pointer-free entries, named by index. Entries hold the key hash, the
-//     service's slot id and the record's handle; what a heartbeat reads,
+//     pointer-free entries, named by index. Entries hold half the key hash
+//     (h1), the service's slot id and the record's handle; what a heartbeat reads,
 //     the state word (generation, live bit, last renewal) and half the key
 //     hash, is in a parallel slab of 16-byte leaseHot, so a heartbeat's
 //     second random read lands in a dense array. A shard's lease table maps

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -39,11 +40,12 @@ func TestFindMatchesTheFullHash(t *testing.T) {
 // TestHeartbeatReadsTheHotState: a heartbeat renews through the leaseHot,
 // and what it wrote is what expiry and the status API read.
 func TestHeartbeatReadsTheHotState(t *testing.T) {
-	now := time.UnixMilli(1_700_000_000_000)
-	r := newTestRegistry(t, Config{Shards: 4, Now: func() time.Time { return now }})
+	var now atomic.Int64 // epoch ms; the eviction goroutine reads the clock too
+	now.Store(1_700_000_000_000)
+	r := newTestRegistry(t, Config{Shards: 4, Now: func() time.Time { return time.UnixMilli(now.Load()) }})
 	a := testInstance("svc", "a")
 	r.Register([]*Instance{a}, nil)
-	now = now.Add(7 * time.Second)
+	now.Add(7_000)
 	if failed := r.Heartbeat([]*Instance{a}, nil); len(failed) != 0 {
 		t.Fatalf("unexpected heartbeat failure: %v", failed[0].Err)
 	}
@@ -53,7 +55,7 @@ func TestHeartbeatReadsTheHotState(t *testing.T) {
 			renewed = ls[0].Renewed
 		}
 	})
-	if want := now.UnixMilli(); renewed != want {
+	if want := now.Load(); renewed != want {
 		t.Fatalf("unexpected renewal time %d in the leases; want %d", renewed, want)
 	}
 }

@@ -191,6 +191,9 @@ func TestPlainASCII(t *testing.T) {
 // names the scanner looks for (a word and a tail), and on lengths.
 func TestASCIIFoldEqual(t *testing.T) {
 	for _, name := range []string{"instances", "regionid", "serviceid", "instanceid"} {
+		if strings.Trim(name, "abcdefghijklmnopqrstuvwxyz") != "" {
+			t.Fatalf("name %q has a byte other than a-z: asciiFoldEqual would be wrong for it", name)
+		}
 		for pos := range len(name) {
 			for c := range 128 {
 				for _, base := range []string{name, strings.ToUpper(name)} {

@@ -123,7 +123,7 @@ func (lm *limiter) allowAt(now int64) bool {
 	}
 }
 
-// Limited returns how many requests of op were refused.
+// count returns how many requests of the limiter's op were refused.
 func (lm *limiter) count() int64 {
 	if lm == nil {
 		return 0

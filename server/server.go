@@ -436,10 +436,11 @@ func (s *Server) recovered(c *app.RequestContext, v any) {
 // rateLimitedBody answers a request over its operation's rate limit.
 var rateLimitedBody = []byte(`{"responseStatus":{"status":"fail","errorCode":"rate-limited","message":"too many requests; retry later"}}`)
 
-// gate checks op's rate limit, then the client's share of it, before the
-// handler runs (the first check, as the contract orders them), at now (a
-// reading of monoNow), and answers rate-limited in-band when either is
-// spent; false then. It is nil for an unlimited op.
+// gate checks the client's share of op's rate limit (when op has one),
+// then op's limit, before the handler runs (the first check, as the
+// contract orders them), at now (a reading of monoNow), and answers
+// rate-limited in-band when either is spent; false then. It is nil for an
+// unlimited op.
 func (s *Server) gate(op int) func(c *app.RequestContext, now int64) bool {
 	if op == opUnlimited || s.limiters[op] == nil {
 		return nil

@@ -273,6 +273,9 @@ func TestPanicIsRecovered(t *testing.T) {
 		if r.code != 500 || !strings.Contains(r.body, codeInternalError) {
 			t.Fatalf("unexpected answer to a panic %d %s", r.code, r.body)
 		}
+		if got := r.header("Access-Control-Allow-Origin"); got != "*" {
+			t.Fatalf("unexpected Access-Control-Allow-Origin %q on the 500; want *", got)
+		}
 	}
 	if s.Panics() != 50 {
 		t.Fatalf("unexpected panic count %d; want 50", s.Panics())
