@@ -138,6 +138,10 @@ type WrkRun struct {
 	CPU       *ProcessStats // the server's CPU over the run
 	GenCPU    *ProcessStats // wrk's (read just before it ends)
 	Load      string        // /proc/loadavg before the run
+	// Steal is the share of the machine's CPU time the hypervisor gave to
+	// others during the run (/proc/stat's steal over all its time), in
+	// percent; -1 when unknown. A contended host shows here.
+	Steal float64
 }
 
 // check returns why a run's answers cannot be counted as heartbeats done,
@@ -183,7 +187,11 @@ func (r *WrkRun) line() string {
 	if r.Renewals >= 0 {
 		l += fmt.Sprintf("  renewals %d for %d answers", r.Renewals, r.Requests)
 	}
-	return l + "  load " + r.Load
+	l += "  load " + r.Load
+	if r.Steal >= 0 {
+		l += fmt.Sprintf("  steal %.1f%%", r.Steal)
+	}
+	return l
 }
 
 // WrkReport is the outcome of HeartbeatVsNoop.
@@ -352,7 +360,13 @@ func seedWrk(ctx context.Context, base string, cfg WrkConfig, progress io.Writer
 
 // runWrk runs wrk against c for d and reads the server's counters around it.
 func runWrk(ctx context.Context, cfg WrkConfig, script string, c *child, name string, d time.Duration) (*WrkRun, error) {
-	r := &WrkRun{Server: name, Renewals: -1, Successes: -1, Load: loadAvg()}
+	r := &WrkRun{Server: name, Renewals: -1, Successes: -1, Load: loadAvg(), Steal: -1}
+	steal0, total0, stealOK := cpuSteal()
+	defer func() {
+		if steal1, total1, ok := cpuSteal(); ok && stealOK && total1 > total0 {
+			r.Steal = 100 * float64(steal1-steal0) / float64(total1-total0)
+		}
+	}()
 	var before registryCounters
 	if name == "registry" {
 		var err error
@@ -569,8 +583,8 @@ func (r *WrkReport) Markdown() string {
 		fmt.Fprintf(&b, "Median no-op/registry server CPU per answer: %.3f (%s): the throughput ratio were both servers to get the same CPU.\n\n",
 			r.CPUMedian, fmtRatios(r.CPURatios))
 	}
-	b.WriteString("| pair | server | req/s | p50 | p90 | p99 | max | server CPU | CPU per answer | wrk CPU | renewals / answers | loadavg before |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| pair | server | req/s | p50 | p90 | p99 | max | server CPU | CPU per answer | wrk CPU | renewals / answers | loadavg before | steal |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	rows := slices.Concat(r.Warmups, r.Runs)
 	if r.ProfileRun != nil {
 		rows = append(rows, *r.ProfileRun)
@@ -597,8 +611,12 @@ func (r *WrkReport) Markdown() string {
 		if d := w.cpuPerAnswer(); d > 0 {
 			per = d.Round(10 * time.Nanosecond).String()
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %v | %v | %v | %v | %s | %s | %s | %s | %s |\n", pair, w.Server, w.Rate,
-			w.P50, w.P90, w.P99, w.Max, cpu, per, gen, ren, w.Load)
+		steal := ""
+		if w.Steal >= 0 {
+			steal = fmt.Sprintf("%.1f %%", w.Steal)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %v | %v | %v | %v | %s | %s | %s | %s | %s | %s |\n", pair, w.Server, w.Rate,
+			w.P50, w.P90, w.P99, w.Max, cpu, per, gen, ren, w.Load, steal)
 	}
 	if r.Profile != "" {
 		fmt.Fprintf(&b, "\nCPU profile of the registry (profiled run): `%s`\n", r.Profile)
@@ -649,6 +667,38 @@ func wrkVersion(bin string) string {
 		return f[0] + " " + f[1]
 	}
 	return "wrk"
+}
+
+// cpuSteal reads the machine's steal time and its total CPU time (in
+// clock ticks, every CPU) from /proc/stat.
+func cpuSteal() (steal, total uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	return parseCPUSteal(string(b))
+}
+
+// parseCPUSteal reads the aggregate "cpu" line of /proc/stat: user nice
+// system idle iowait irq softirq steal [guest guest_nice]; the guest times
+// are already counted in user and nice.
+func parseCPUSteal(stat string) (steal, total uint64, ok bool) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, s := range f[1:9] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, total, true
 }
 
 func loadAvg() string {

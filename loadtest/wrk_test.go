@@ -81,10 +81,10 @@ func TestWrkScriptMatchesSeed(t *testing.T) {
 func TestWrkReportMarkdown(t *testing.T) {
 	rep := &WrkReport{Config: WrkConfig{Command: "make heartbeat-vs-noop", MinRatio: 0.9, Conns: 32, Threads: 1},
 		Ratios: []float64{0.95, 0.85, 0.92}, Median: 0.92,
-		Runs: []WrkRun{{Server: "registry", Pair: 1, Rate: 100, Requests: 1000, Renewals: 1000}, {Server: "noop", Pair: 1, Rate: 105, Renewals: -1}}}
+		Runs: []WrkRun{{Server: "registry", Pair: 1, Rate: 100, Requests: 1000, Renewals: 1000, Steal: 12.5}, {Server: "noop", Pair: 1, Rate: 105, Renewals: -1, Steal: -1}}}
 	md := rep.Markdown()
 	for _, want := range []string{"make heartbeat-vs-noop", "**Median registry/no-op throughput ratio: 0.920** over 3 pairs (0.950, 0.850, 0.920); meets the gate of 0.90",
-		"| 1 | registry | 100 |", "1000 / 1000"} {
+		"| 1 | registry | 100 |", "1000 / 1000 |  | 12.5 % |", "| steal |"} {
 		if !strings.Contains(md, want) {
 			t.Fatalf("the report lacks %q:\n%s", want, md)
 		}
@@ -96,5 +96,20 @@ func TestWrkReportMarkdown(t *testing.T) {
 	md = rep.Markdown()
 	if !strings.Contains(md, "**Stopped early**, after 3 complete pairs: cannot count") || strings.Contains(md, "the gate") {
 		t.Fatalf("a stopped run's report does not say so, or judges the gate:\n%s", md)
+	}
+}
+
+// TestParseCPUSteal: the steal column of /proc/stat's aggregate line, and
+// the total of its first eight times (guest times are inside user and
+// nice); anything else is unknown.
+func TestParseCPUSteal(t *testing.T) {
+	steal, total, ok := parseCPUSteal("cpu  170396 0 120169 270351 10062 0 54867 20810 5 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	if !ok || steal != 20810 || total != 170396+120169+270351+10062+54867+20810 {
+		t.Fatalf("unexpected steal %d of %d (ok %v)", steal, total, ok)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3\n", "cpu 1 2 3 4 5 6 7 x\n"} {
+		if _, _, ok := parseCPUSteal(bad); ok {
+			t.Fatalf("parsed %q", bad)
+		}
 	}
 }
