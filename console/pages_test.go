@@ -341,19 +341,19 @@ func TestBrowserTokenPrompt(t *testing.T) {
 	mgmt := newFakeManagement(t, n.URL, "s3cret")
 	tb := newTab(t)
 	tb.do(chromedp.Navigate(mgmt.URL + "/console/#/service/order"))
-	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull out order-1"]')`, 10*time.Second)
+	tb.mustWaitFor(`document.querySelector('#live').dataset.synced === 'true' && !!document.querySelector('button[aria-label="Pull out order-1"]')`, 10*time.Second)
 
-	tb.do(chromedp.Click(chromedp.CSS("#auth-button")),
-		chromedp.WaitVisible(chromedp.CSS("#token-dialog")),
-		chromedp.SendKeys(chromedp.CSS("#token-operator"), "bob"),
+	tb.do(chromedp.Click(chromedp.CSS("#auth-button")))
+	tb.mustWaitFor(`document.querySelector('#token-dialog').open`, 10*time.Second)
+	tb.do(chromedp.SendKeys(chromedp.CSS("#token-operator"), "bob"),
 		chromedp.SendKeys(chromedp.CSS("#token-input"), "wrong"),
-		chromedp.Click(chromedp.CSS(`#token-form button[type=submit]`)),
-		chromedp.WaitNotVisible(chromedp.CSS("#token-dialog")),
-		chromedp.Click(chromedp.CSS(`button[aria-label="Pull out order-1"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#action-dialog")),
-		chromedp.SendKeys(chromedp.CSS("#action-reason"), "flapping"),
-		chromedp.Click(chromedp.CSS("#action-confirm")),
-		chromedp.WaitVisible(chromedp.CSS("#token-dialog")))
+		chromedp.Click(chromedp.CSS(`#token-form button[type=submit]`)))
+	tb.mustWaitFor(`!document.querySelector('#token-dialog').open && document.querySelector('#auth').dataset.mode === 'admin'`, 10*time.Second)
+	tb.do(chromedp.Click(chromedp.CSS(`button[aria-label="Pull out order-1"]`)))
+	tb.mustWaitFor(`document.querySelector('#action-dialog').open`, 10*time.Second)
+	tb.do(chromedp.SendKeys(chromedp.CSS("#action-reason"), "flapping"),
+		chromedp.Click(chromedp.CSS("#action-confirm")))
+	tb.mustWaitFor(`document.querySelector('#token-dialog').open`, 10*time.Second)
 	if why := eval[string](tb, `document.querySelector('#token-why').textContent`); !strings.Contains(why, "refused the admin token") {
 		t.Errorf("unexpected prompt %q; want it to say the node refused the token", why)
 	}
@@ -383,7 +383,7 @@ func TestBrowserPullOutRemovesFromDiscovery(t *testing.T) {
 	seed(t, n.URL)
 	tb := newTab(t)
 	tb.do(chromedp.Navigate(n.URL + "/console/#/service/order"))
-	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull out order-2"]')`, 10*time.Second)
+	tb.mustWaitFor(`document.querySelector('#live').dataset.synced === 'true' && !!document.querySelector('button[aria-label="Pull out order-2"]')`, 10*time.Second)
 	tb.do(chromedp.Click(chromedp.CSS(`button[aria-label="Pull out order-2"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#token-dialog")),
 		chromedp.SendKeys(chromedp.CSS("#token-operator"), "alice"),
@@ -415,7 +415,7 @@ func TestBrowserTokenPromptRealNode(t *testing.T) {
 	seed(t, n.URL)
 	tb := newTab(t)
 	tb.do(chromedp.Navigate(n.URL + "/console/#/service/order"))
-	tb.mustWaitFor(`!!document.querySelector('button[aria-label="Pull out order-2"]')`, 10*time.Second)
+	tb.mustWaitFor(`document.querySelector('#live').dataset.synced === 'true' && !!document.querySelector('button[aria-label="Pull out order-2"]')`, 10*time.Second)
 	tb.do(chromedp.Click(chromedp.CSS(`button[aria-label="Pull out order-2"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#token-dialog")),
 		chromedp.SendKeys(chromedp.CSS("#token-operator"), "bob"),
