@@ -10,11 +10,20 @@ import (
 // a shard lock, so eviction never stalls requests behind a long scan.
 const sweepChunk = 256
 
+// maxWheelSlots caps a shard's wheel: TTL/tick slots at most 512 (128 s at
+// the default 250 ms tick). A lease whose deadline lies past the horizon is
+// queued at the horizon and re-queued from there (insert clamps), so a long
+// TTL costs a re-examination every horizon instead of a ring of slice
+// headers the collector scans: a 30-minute TTL asked for 8,192 slots a
+// shard, 25 MB over 128 shards.
+const maxWheelSlots = 512
+
 // wheel is a shard's expiry queue: a ring of buckets, one per tick, holding
 // the leases whose deadline falls in that tick. A heartbeat only stores a
 // timestamp; when a bucket comes due, each lease in it is either evicted or
 // moved to the bucket of its real deadline. So every lease is examined about
-// once per TTL, and heartbeats never touch the wheel.
+// once per TTL (once per horizon, maxWheelSlots ticks, when the TTL is
+// longer), and heartbeats never touch the wheel.
 //
 // Buckets hold gen<<32 | entry index, pointer-free: an entry removed (and
 // perhaps reused by another lease) since it was queued has another

@@ -73,7 +73,7 @@ func New(cfg Config) (*Registry, error) {
 	r.msBase = now - 1<<(renewedBits-1)
 	r.clock.Store(now)
 	tickMs := cfg.EvictionTick.Milliseconds()
-	ring := int((r.ttlMs+requeueProtectedLeases.Milliseconds())/tickMs) + 4
+	ring := min(int((r.ttlMs+requeueProtectedLeases.Milliseconds())/tickMs)+4, maxWheelSlots)
 	for i := range r.shards {
 		r.shards[i].table.Store(newLeaseTable(minTableSize))
 		r.shards[i].slab.init()

@@ -299,6 +299,10 @@ func TestEvictionIsAtMostTwoTicksLate(t *testing.T) {
 		}
 	}
 	cases = append(cases, tc{250 * time.Millisecond, 1100 * time.Millisecond, 5 * time.Millisecond, 240 * time.Millisecond, 0})
+	// TTLs past the wheel's horizon (maxWheelSlots ticks): queued at the
+	// horizon, re-queued until their deadline is within it.
+	cases = append(cases, tc{250 * time.Millisecond, 5 * time.Minute, 0, 123 * time.Millisecond, 0},
+		tc{100 * time.Millisecond, 2 * time.Minute, 37 * time.Millisecond, 0, 70 * time.Second})
 	for _, c := range cases {
 		name := fmt.Sprintf("tick=%v/ttl=%v/start=%v/register=%v/heartbeat=%v", c.tick, c.ttl, c.start, c.register, c.heartbeat)
 		t.Run(name, func(t *testing.T) {
