@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -82,8 +83,9 @@ func TestArenaCompactionBoundsMemory(t *testing.T) {
 func maxArenaRecord(n, rev int) int { return 4 * int(NewRecord(changedInstance(n, rev)).size) }
 
 // TestHeartbeatOfARemovedLeaseFailsAfterReuse: a heartbeat that found a
-// lease just before it was removed, and whose entry was reused by another
-// registration, must not renew the new lease.
+// lease just before it was removed, and whose table slot and entry were
+// reused by another registration, must not renew the new lease, and a
+// reader holding the old lease's index and generation gets no record.
 func TestHeartbeatOfARemovedLeaseFailsAfterReuse(t *testing.T) {
 	now := time.UnixMilli(1_700_000_000_000)
 	var mu sync.Mutex
@@ -92,33 +94,44 @@ func TestHeartbeatOfARemovedLeaseFailsAfterReuse(t *testing.T) {
 	r.Register([]*Instance{a}, nil)
 	h1, h2 := r.hash.instance(a.RegionID, a.ServiceID, a.InstanceID)
 	sh := r.shardFor(h1)
-	idx, w := sh.find(h1, h2)
-	if idx == 0 {
+	f := sh.find(h1, h2)
+	if f.idx == 0 {
 		t.Fatal("unexpected lease not found")
 	}
 	r.Unregister([]*Instance{a}, nil)
-	b := testInstance("svc", "b")
+	// Another key whose probe starts at a's slot takes its tombstone (and
+	// the freed entry).
+	var b *Instance
+	var bh1, bh2 uint64
+	for i := 0; b == nil; i++ {
+		x := testInstance("svc", "b"+strconv.Itoa(i))
+		if xh1, xh2 := r.hash.instance(x.RegionID, x.ServiceID, x.InstanceID); xh1&f.t.mask == uint64(f.pos) {
+			b, bh1, bh2 = x, xh1, xh2
+		}
+	}
 	r.Register([]*Instance{b}, nil)
-	bh1, bh2 := r.hash.instance(b.RegionID, b.ServiceID, b.InstanceID)
-	bidx, bw := sh.find(bh1, bh2)
-	if bidx != idx {
-		t.Fatalf("unexpected entry %d for the new lease; want the reused %d", bidx, idx)
+	fb := sh.find(bh1, bh2)
+	if fb.idx != f.idx || fb.t != f.t || fb.pos != f.pos {
+		t.Fatalf("unexpected entry %d, slot %d for the new lease; want the reused %d, %d", fb.idx, fb.pos, f.idx, f.pos)
+	}
+	if genOf(fb.w) == genOf(f.w) {
+		t.Fatalf("unexpected slot generation %d kept across the removal", genOf(fb.w))
 	}
 	mu.Lock()
 	now = now.Add(time.Second)
 	mu.Unlock()
-	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
-	if r.renewFrom(h, w, r.nowMs()) {
-		t.Fatal("unexpected renewal through a state word read before the lease was removed")
+	if got := r.renewFrom(f.slot(), f.w, r.nowMs()); got != renewFailed {
+		t.Fatalf("unexpected outcome %d renewing through a state word read before the lease was removed", got)
 	}
-	if h.state.Load() != bw {
-		t.Fatalf("unexpected state %x of the new lease; want %x, untouched", h.state.Load(), bw)
+	if st := fb.slot().state.Load(); st != fb.w {
+		t.Fatalf("unexpected state %x of the new lease; want %x, untouched", st, fb.w)
 	}
-	if r.record(e, h, w) != nil {
+	e := sh.slab.entry(f.idx)
+	if r.record(e, f.gen) != nil {
 		t.Fatal("unexpected record of a removed lease")
 	}
-	if rec := r.record(e, h, bw); rec == nil || rec.InstanceID() != "b" {
-		t.Fatalf("unexpected record %v of the new lease; want b", rec)
+	if rec := r.record(e, fb.gen); rec == nil || rec.InstanceID() != b.InstanceID {
+		t.Fatalf("unexpected record %v of the new lease; want %s", rec, b.InstanceID)
 	}
 }
 
@@ -245,18 +258,18 @@ func TestConcurrentChurnKeepsRecordsConsistent(t *testing.T) {
 	}
 }
 
-// TestHeartbeatDuringReRegistrationOfAReusedEntry (found by review): a
-// heartbeat that read the table slot of lease K, then K is unregistered and
-// re-registered, reusing K's own entry, must not see the entry live before
-// its service and record are set. Here the re-registration is held in
-// acquire (its index stripe is locked), after the entry was reused.
+// TestHeartbeatDuringReRegistrationOfAReusedEntry: a heartbeat of key K
+// while K, just removed, is re-registered (reusing K's own entry) must not
+// find K before its service and record are set: the lease enters the table
+// only then. Here the re-registration is held in acquire (its index stripe
+// is locked), holding the shard mutex, after the entry was reused.
 func TestHeartbeatDuringReRegistrationOfAReusedEntry(t *testing.T) {
 	r := newTestRegistry(t, Config{Shards: 2})
 	k := testInstance("svc-s", "k")
 	r.Register([]*Instance{k}, nil)
 	h1, h2 := r.hash.instance(k.RegionID, k.ServiceID, k.InstanceID)
 	sh := r.shardFor(h1)
-	idx, w0 := sh.find(h1, h2)
+	f0 := sh.find(h1, h2)
 	r.Unregister([]*Instance{k}, nil)
 	// A first instance of another service, on the other shard, takes the
 	// dropped service's slot id.
@@ -271,28 +284,28 @@ func TestHeartbeatDuringReRegistrationOfAReusedEntry(t *testing.T) {
 	st.mu.Lock()
 	done := make(chan struct{})
 	go func() { r.Register([]*Instance{k}, nil); close(done) }()
-	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
-	// Until the entry is reused: a removed entry's state has a new
-	// generation and no renewal time; a reused one gets the registration's.
-	for st := h.state.Load(); genOf(st) == genOf(w0) || st&renewedMask == 0; st = h.state.Load() {
+	// The registration takes the shard mutex before acquire, and keeps it.
+	for sh.mu.TryLock() {
+		sh.mu.Unlock()
 		runtime.Gosched()
 	}
-	w := h.state.Load()
-	if w&liveBit != 0 {
-		st.mu.Unlock()
-		t.Fatal("unexpected entry live while its registration waits to join its service")
-	}
-	if r.renewFrom(h, w, r.nowMs()) || r.record(e, h, w) != nil {
-		st.mu.Unlock()
-		t.Fatal("unexpected renewal or record of an entry not yet live")
-	}
+	e := sh.slab.entry(f0.idx)
+	failed := r.Heartbeat([]*Instance{k}, nil)
+	fk := sh.find(h1, h2)
+	rec := r.record(e, f0.gen)
 	st.mu.Unlock()
 	<-done
-	got, w := sh.find(h1, h2)
-	if got != idx {
-		t.Fatalf("unexpected entry %d after the re-registration; want %d", got, idx)
+	if len(failed) != 1 || !errors.Is(failed[0].Err, ErrNotFound) {
+		t.Fatalf("unexpected heartbeat outcome %v while the registration waits to join its service; want not found", failed)
 	}
-	if rec := r.record(e, h, w); rec == nil || rec.InstanceID() != "k" || rec.ServiceID() != "svc-s" {
+	if fk.idx != 0 || rec != nil {
+		t.Fatalf("unexpected lease %d or record %v while the registration waits to join its service", fk.idx, rec)
+	}
+	f := sh.find(h1, h2)
+	if f.idx != f0.idx {
+		t.Fatalf("unexpected entry %d after the re-registration; want %d", f.idx, f0.idx)
+	}
+	if rec := r.record(e, f.gen); rec == nil || rec.InstanceID() != "k" || rec.ServiceID() != "svc-s" {
 		t.Fatalf("unexpected record %v of the re-registered lease", rec)
 	}
 }

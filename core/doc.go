@@ -24,12 +24,13 @@
 //
 //   - A lease is an entry in its shard's slab (index.go): chunks of
 //     pointer-free entries, named by index. Entries hold half the key hash
-//     (h1), the service's slot id and the record's handle; what a heartbeat reads,
-//     the state word (generation, live bit, last renewal) and half the key
-//     hash, is in a parallel slab of 16-byte leaseHot, so a heartbeat's
-//     second random read lands in a dense array. A shard's lease table maps
-//     key hashes to indexes, one word a slot (a tag of the hash and the
-//     index); its expiry wheel holds generation and index.
+//     (h1), the service's slot id, the record's handle, a generation and
+//     the position of the lease's table slot. A shard's lease table is
+//     open addressing over 16-byte slots, each the other half of the key
+//     hash (h2) and the lease's state word (last renewal, live and moved
+//     bits, the slot's generation), with the lease indexes in a parallel
+//     array: a heartbeat reads and renews one slot, one random memory
+//     read. The expiry wheel holds generation and index.
 //   - A record is one blob of bytes (record.go): header, metadata spans,
 //     JSON, unescaped values. A service's records live in its arena
 //     (arena.go), chunks of bytes, and a lease names its record by handle
@@ -49,10 +50,15 @@
 //
 //   - Lease entries of removed leases go to their shard's free list and are
 //     reused by the next registration on that shard; a shard's slab keeps
-//     the entries of its peak number of leases (64 bytes each, entry and
-//     leaseHot). Removal bumps the lease's generation, so a lock-free
-//     heartbeat that found the lease before the removal fails its
-//     compare-and-swap instead of renewing the lease that reuses the entry.
+//     the entries of its peak number of leases (48 bytes each). Removal
+//     leaves a tombstone in the lease's table slot with the slot's
+//     generation bumped, so a lock-free heartbeat that found the lease
+//     before the removal fails its compare-and-swap instead of renewing a
+//     lease that reuses the slot, and bumps the entry's generation, so a
+//     reader holding the index (wheel, record lookups) skips it. A table
+//     is rehashed into a new one (twice its live leases) when live leases
+//     and tombstones fill three quarters of it; the rehash marks each slot
+//     it copies, so a concurrent renewal is copied or retried, never lost.
 //   - A service's arena counts its live bytes and its dead ones (blobs of
 //     replaced or removed records, unused chunk ends). When the dead bytes
 //     exceed a share of the live ones and 4 KiB, or the chunks are more
@@ -95,8 +101,10 @@
 // allocation while the service is unchanged. A change marks the snapshot
 // stale and the next reader rebuilds it once (filters applied).
 // Registry.Heartbeat finds the lease in the shard's table without a lock,
-// renews it with one compare-and-swap of its state word, allocates nothing
-// and never touches a snapshot. A reader that needs a lease's record
+// renews it with one compare-and-swap of its state word in the slot,
+// allocates nothing and never touches a snapshot. (A heartbeat that meets a
+// slot a rehash has copied waits for the shard mutex, which the rehash holds
+// until the new table is published, and probes again.) A reader that needs a lease's record
 // without a lock (a replicated heartbeat, the register fast path) loads
 // the record's handle, then the arena's directory, and retries when the
 // directory no longer holds the handle's chunk: a compaction rewrites every

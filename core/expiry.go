@@ -48,12 +48,12 @@ func (w *wheel) init(minSlots int, tickMs, now int64) {
 }
 
 // wheelRef is the wheel's reference to the lease idx of generation gen.
-func wheelRef(gen uint64, idx uint32) uint64 { return gen<<32 | uint64(idx) }
+func wheelRef(gen, idx uint32) uint64 { return uint64(gen)<<32 | uint64(idx) }
 
 // insert queues the lease idx of generation gen in the bucket of deadline,
 // clamped to the wheel's horizon; a lease queued early is simply re-queued
 // when its bucket comes due.
-func (w *wheel) insert(e *leaseEntry, idx uint32, gen uint64, deadline int64) {
+func (w *wheel) insert(e *leaseEntry, idx, gen uint32, deadline int64) {
 	t := deadline / w.tickMs
 	if t <= w.last {
 		t = w.last + 1
@@ -62,7 +62,7 @@ func (w *wheel) insert(e *leaseEntry, idx uint32, gen uint64, deadline int64) {
 		t = w.last + w.mask
 	}
 	i := t & w.mask
-	e.wslot, e.wpos = int32(i), int32(len(w.slots[i]))
+	e.wslot, e.wpos = int16(i), int32(len(w.slots[i]))
 	w.slots[i] = append(w.slots[i], wheelRef(gen, idx))
 }
 
@@ -70,7 +70,7 @@ func (w *wheel) insert(e *leaseEntry, idx uint32, gen uint64, deadline int64) {
 // so that its bucket does not keep its index: the entry is reused by the
 // next registration. A lease in a bucket being swept is no longer in the
 // wheel; the sweep skips it by its generation.
-func (w *wheel) remove(e *leaseEntry, idx uint32, gen uint64) {
+func (w *wheel) remove(e *leaseEntry, idx, gen uint32) {
 	if s := w.slots[e.wslot]; int(e.wpos) < len(s) && s[e.wpos] == wheelRef(gen, idx) {
 		s[e.wpos] = 0
 	}
@@ -101,15 +101,14 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 				if ref == 0 {
 					continue
 				}
-				idx := uint32(ref)
-				st := sh.slab.hotOf(idx).state.Load()
-				if st&liveBit == 0 || genOf(st) != ref>>32 {
+				idx, gen := uint32(ref), uint32(ref>>32)
+				e := sh.slab.entry(idx)
+				if e.gen.Load() != gen {
 					continue // removed since it was queued
 				}
-				e := sh.slab.entry(idx)
-				deadline := r.renewedOf(st) + r.ttlMs
+				deadline := r.renewedOf(sh.slotLocked(e).state.Load()) + r.ttlMs
 				if deadline > now {
-					w.insert(e, idx, genOf(st), deadline)
+					w.insert(e, idx, gen, deadline)
 					continue
 				}
 				if evict {
@@ -117,7 +116,7 @@ func (r *Registry) sweep(sh *shard, now int64, evict bool) (evicted int64) {
 					evicted++
 				} else {
 					sh.holdLocked(e)
-					w.insert(e, idx, genOf(st), now+requeueProtectedLeases.Milliseconds())
+					w.insert(e, idx, gen, now+requeueProtectedLeases.Milliseconds())
 				}
 			}
 			sh.mu.Unlock()

@@ -12,20 +12,15 @@ import (
 // is named by its index in the slab (never 0); the index of a removed lease
 // goes to the shard's free list and is reused by a later registration.
 //
-// Every lease has a state word: a generation, a live bit and the time of the
-// last renewal. Removing a lease clears the live bit and bumps the
-// generation, so a reader that found the entry before the removal (a
-// heartbeat, which takes no lock) and renews it with a compare-and-swap of
-// the word it read fails instead of renewing whatever lease reuses the entry.
-//
-// The state word and the h2 half of the key hash, what a heartbeat reads,
-// live apart from the entry, in a parallel slab of 16-byte leaseHot (same
-// chunks, same indexes): a heartbeat's second random memory read lands in
-// an array a third of the entries' size (48 bytes), which stays in cache a
-// little better. Under the wrk heartbeat load at 100,000 leases (CPU
-// profiles) that read went from ~480 ns in the 64-byte entries to ~390 ns;
-// the table slot's read is ~200-270 ns. On a node with peers a heartbeat
-// still reads the entry: the replicator is handed the lease's record.
+// What a heartbeat reads and writes, the lease's state word (the time of
+// its last renewal and a live bit), is not in the entry: it is in the
+// lease's slot of the shard's table (leaseTable), beside the h2 half of its
+// key hash, so a heartbeat makes one random memory read, not two (under the
+// wrk heartbeat load at 100,000 leases the second, into a slab of state
+// words, was ~390 ns an answer, the slot's ~200-270 ns). The entry keeps
+// the slot's position (pos) and a generation that removal bumps, so a
+// reader that holds an index (the expiry wheel, a service's members, a
+// record lookup) tells a removed lease from the one that reuses its index.
 const (
 	leaseChunkBits  = 12
 	leaseChunkLen   = 1 << leaseChunkBits
@@ -37,58 +32,60 @@ const (
 
 	renewedBits = 43 // ms around the registry's start: ±139 years
 	liveBit     = uint64(1) << renewedBits
-	genShift    = renewedBits + 1
+	// movedBit marks the slot of a table that a rehash has copied: the
+	// lease lives on in the new table, and a heartbeat that finds it here
+	// waits for the new table and probes it.
+	movedBit    = liveBit << 1
+	genShift    = renewedBits + 2
 	renewedMask = liveBit - 1
 	genMask     = 1<<(64-genShift) - 1
 )
 
-// leaseHot is the part of a lease a heartbeat reads (see above).
-type leaseHot struct {
-	state atomic.Uint64 // gen<<genShift | liveBit | renewed (see Registry.pack)
-	h2    atomic.Uint64 // the entry's h2, set before the lease is published
-}
-
-// leaseEntry is the registry's entry for one instance; its state word and
-// the h2 half of its key hash are in the leaseHot of the same index (48 and
-// 16 bytes a lease).
+// leaseEntry is the registry's entry for one instance (48 bytes).
 type leaseEntry struct {
-	h1 atomic.Uint64 // InstanceKey hash (h2 is in the leaseHot), set before the entry is published
+	h1 atomic.Uint64 // InstanceKey hash (h2 is in the table slot), set before the entry is published
 	// rec is the handle of the lease's record in its service's arena;
 	// written under the service's mutex once the lease is a member.
-	rec atomic.Uint64
-	// svc is the id of the lease's service (serviceIndex.byID).
-	svc     atomic.Uint32
+	rec     atomic.Uint64
 	created int64 // epoch ms; set before the entry is published
+	// svc is the id of the lease's service (serviceIndex.byID).
+	svc atomic.Uint32
+	// gen is the lease's generation: removal bumps it, under the shard
+	// mutex, after it emptied the lease's table slot.
+	gen atomic.Uint32
+	// pos is the position of the lease's slot in its shard's current table;
+	// written under the shard mutex before that table is published.
+	pos atomic.Uint32
 	// mpos is the lease's index in its service's members; guarded by the
 	// service's mutex.
 	mpos uint32
 	// wslot and wpos locate the lease in its wheel bucket (see
-	// wheel.remove); guarded by shard.mu.
-	wslot, wpos int32
-	held        bool // expired but kept by self-preservation; guarded by shard.mu
+	// wheel.remove; a wheel has at most maxWheelSlots buckets); guarded by
+	// shard.mu.
+	wpos  int32
+	wslot int16
+	held  bool // expired but kept by self-preservation; guarded by shard.mu
 	// shown is what the change log last said of the instance: true after a
 	// ChangeNew, false after a ChangeDelete or when its registration was
 	// hidden by a RecordFilter (nothing logged). Guarded by the service's mutex.
 	shown bool
 }
 
-// leaseSlab is a shard's lease entries and their leaseHot, in two
-// directories of chunks that grow together. Readers load a directory
-// atomically; writers hold the shard mutex and publish longer directories
-// when the slab grows, both before the new index is published in the table
-// or a service's members (where every lock-free reader gets its index).
+// leaseSlab is a shard's lease entries, in a directory of chunks. Readers
+// load the directory atomically; writers hold the shard mutex and publish a
+// longer directory when the slab grows, before the new index is published
+// in the table or a service's members (where every lock-free reader gets
+// its index).
 // Chunks are never freed: a shard keeps the entries of its peak number of
 // leases and reuses them.
 type leaseSlab struct {
 	dir  atomic.Pointer[[][]leaseEntry]
-	hot  atomic.Pointer[[][]leaseHot] // chunk for chunk with dir
-	free []uint32                     // indexes of removed leases; guarded by shard.mu
-	next uint32                       // first index never used; guarded by shard.mu
+	free []uint32 // indexes of removed leases; guarded by shard.mu
+	next uint32   // first index never used; guarded by shard.mu
 }
 
 func (s *leaseSlab) init() {
 	s.dir.Store(&[][]leaseEntry{})
-	s.hot.Store(&[][]leaseHot{})
 	s.next = 1 // index 0 means none
 }
 
@@ -96,12 +93,6 @@ func (s *leaseSlab) init() {
 func (s *leaseSlab) entry(i uint32) *leaseEntry {
 	c, off := chunkOf(i)
 	return &(*s.dir.Load())[c][off]
-}
-
-// hotOf returns the state word and h2 of index i, which was allocated.
-func (s *leaseSlab) hotOf(i uint32) *leaseHot {
-	c, off := chunkOf(i)
-	return &(*s.hot.Load())[c][off]
 }
 
 // chunkOf returns the chunk of index i and i's offset in it. Chunk 0 holds
@@ -140,9 +131,6 @@ func (s *leaseSlab) allocLocked() uint32 {
 	i := s.next
 	dir := *s.dir.Load()
 	if c, _ := chunkOf(i); c == len(dir) {
-		hot := *s.hot.Load()
-		nh := append(hot[:len(hot):len(hot)], make([]leaseHot, chunkLen(c)))
-		s.hot.Store(&nh)
 		nd := append(dir[:len(dir):len(dir)], make([]leaseEntry, chunkLen(c)))
 		s.dir.Store(&nd)
 	}
@@ -153,46 +141,68 @@ func (s *leaseSlab) allocLocked() uint32 {
 // freeLocked returns the entry of index i, already cleared, to the free list.
 func (s *leaseSlab) freeLocked(i uint32) { s.free = append(s.free, i) }
 
-// leaseTable is a shard's index from key hash to lease index: open
-// addressing with linear probing, pointer-free. Readers (heartbeats) take no
-// lock: they load the table pointer and the slots atomically. Writers hold
-// the shard mutex; they store into slots atomically and publish a new table
-// when it must grow or be cleaned of tombstones, so a reader always probes
-// one consistent table.
+// leaseTable is a shard's index from key hash to lease, and where the
+// leases' state words live: open addressing with linear probing,
+// pointer-free. Readers (heartbeats) take no lock: they load the table
+// pointer and the slots atomically. Writers hold the shard mutex; they
+// store into slots atomically and publish a new table when it must grow or
+// be cleaned of tombstones, so a reader always probes one consistent table.
 //
 // A lease is identified by the 128-bit seeded hash (h1, h2) of its lower-cased
-// InstanceKey. A slot is one word: the lease index in its low 32 bits and a
-// tag, the high 32 bits of h2, above; h1 picks the shard and where the probe
-// starts. A probe reads a lease only when the tag matches (a mismatch passes
-// with probability 2^-32 per slot).
-//   - find, for registrations and removals, matches the full (h1, h2): two
-//     distinct keys share it with probability 2^-128 per pair.
-//   - renewable, for heartbeats, matches h2 (64 bits) from the leaseHot
-//     and does not read the entry: a heartbeat could renew another lease
-//     only if its key and that lease's, in one shard, shared h2, with
-//     probability 2^-64 per pair: about 2×10^-10 for a million instances
-//     in 128 shards (3×10^-8 in one shard), counting every key that ever
-//     heartbeats against the leases live at the time. Such a hit would be
-//     silent and lasting (that heartbeat keeps renewing the other lease).
+// InstanceKey. A slot is 16 bytes, the key (h2, see slotKey) and the state
+// word; the lease index of each slot is in a parallel array that a
+// heartbeat does not read. h1 picks the shard and where the probe starts.
+//   - find, for registrations and removals, matches the full (h1, h2),
+//     reading h1 from the entry: two distinct keys share it with
+//     probability 2^-128 per pair.
+//   - renewable, for heartbeats, matches h2 (64 bits) and reads only the
+//     slot: a heartbeat could renew another lease only if its key and that
+//     lease's, in one shard, shared h2, with probability 2^-64 per pair:
+//     about 2×10^-10 for a million instances in 128 shards (3×10^-8 in one
+//     shard), counting every key that ever heartbeats against the leases
+//     live at the time. Such a hit would be silent and lasting (that
+//     heartbeat keeps renewing the other lease).
 //
 // Because the seeds are random per process, clients cannot choose
-// collisions. Eight bytes a slot keep the table half the size of a
-// hash-and-index pair, so more of it stays in cache: a heartbeat's two
-// memory reads at random over the registry (its slot, then its leaseHot)
-// are most of its cost in the core.
+// collisions.
+//
+// A slot's state word carries a generation of its own, bumped when its lease
+// is removed (the slot becomes a tombstone, which a later insertion may
+// reuse), so a heartbeat that read the word before the removal fails its
+// compare-and-swap instead of renewing the lease that reuses the slot. A
+// rehash marks each slot it copies moved (movedBit) with a compare-and-swap,
+// so no renewal is lost: a heartbeat that meets a moved slot waits on the
+// shard mutex (the rehash holds it until the new table is published) and
+// probes again.
 type leaseTable struct {
-	slots []atomic.Uint64
+	slots []leaseSlot
+	idxs  []atomic.Uint32 // lease index of each slot (tombstoneIdx: deleted)
 	mask  uint64
 	used  int // live + tombstones; guarded by the shard mutex
 	live  int // guarded by the shard mutex
 }
 
+// leaseSlot is a slot of a leaseTable.
+type leaseSlot struct {
+	key   atomic.Uint64 // slotKey(h2); emptyKey or tombstoneKey when no lease
+	state atomic.Uint64 // gen<<genShift | movedBit | liveBit | renewed (see Registry.pack)
+}
+
 const (
-	slotIdxMask = 1<<32 - 1
-	slotTagMask = ^uint64(slotIdxMask)
+	emptyKey     = 0
+	tombstoneKey = 1
 )
 
-// tombstoneIdx marks a deleted slot; probes continue past it.
+// slotKey returns the key of a lease with hash h2 in a slot: h2, moved off
+// the two values that mark a slot empty or deleted.
+func slotKey(h2 uint64) uint64 {
+	if h2 <= tombstoneKey {
+		h2 += 2
+	}
+	return h2
+}
+
+// tombstoneIdx is the lease index of a deleted slot.
 const tombstoneIdx = ^uint32(0)
 
 const minTableSize = 16
@@ -202,87 +212,134 @@ func newLeaseTable(size int) *leaseTable {
 	for n < size {
 		n <<= 1
 	}
-	return &leaseTable{slots: make([]atomic.Uint64, n), mask: uint64(n - 1)}
+	return &leaseTable{slots: make([]leaseSlot, n), idxs: make([]atomic.Uint32, n), mask: uint64(n - 1)}
 }
 
-// find returns the index of the live lease with hashes (h1, h2) and its
-// state word, read before its hashes were compared, or 0. It is safe
-// without the shard mutex: a caller that acts on the lease compares and
-// swaps the state word it got, which fails if the lease was removed since.
-func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
-	return t.probe(slab, h1, h2, true)
-}
-
-// renewable is find for a heartbeat: it matches h2 alone (see leaseTable),
-// so it reads only the slot and the leaseHot, never the entry.
-func (t *leaseTable) renewable(slab *leaseSlab, h1, h2 uint64) (uint32, uint64) {
-	return t.probe(slab, h1, h2, false)
-}
-
-func (t *leaseTable) probe(slab *leaseSlab, h1, h2 uint64, exact bool) (uint32, uint64) {
-	tag := h2 & slotTagMask
+// renewable returns the position of the slot holding a lease with hash
+// h2, found from h1 (see leaseTable), and the state word read from it, or
+// -1. It reads the slots only. The lease was live when its word was read
+// unless the word is marked moved.
+func (t *leaseTable) renewable(h1, h2 uint64) (int, uint64) {
+	k := slotKey(h2)
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
-		s := t.slots[i].Load()
-		idx := uint32(s)
-		if idx == 0 {
-			return 0, 0
-		}
-		if s&slotTagMask != tag || idx == tombstoneIdx {
-			continue
-		}
-		h := slab.hotOf(idx)
-		w := h.state.Load()
-		if w&liveBit != 0 && h.h2.Load() == h2 && (!exact || slab.entry(idx).h1.Load() == h1) {
-			return idx, w
+		s := &t.slots[i]
+		switch s.key.Load() {
+		case k:
+			// The word is read between two reads of the key: a slot
+			// emptied and reused since the first has another key or, the
+			// same key again, the same instance's lease.
+			if w := s.state.Load(); w&(liveBit|movedBit) != 0 && s.key.Load() == k {
+				return int(i), w
+			}
+		case emptyKey:
+			return -1, 0
 		}
 	}
+}
+
+// find returns the position of the slot of the live lease with hashes (h1,
+// h2), the state word read from it, the lease's index and its generation,
+// or -1. The caller holds the shard mutex, or checks the word (its
+// compare-and-swap fails if the lease was removed since) and the
+// generation (Registry.record) before it acts.
+func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (pos int, w uint64, idx, gen uint32) {
+	k := slotKey(h2)
+	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
+		s := &t.slots[i]
+		switch s.key.Load() {
+		case k:
+			w := s.state.Load()
+			if w&(liveBit|movedBit) == 0 {
+				continue
+			}
+			idx, gen, ok := t.leaseAt(slab, int(i), w)
+			if ok && slab.entry(idx).h1.Load() == h1 {
+				return int(i), w, idx, gen
+			}
+		case emptyKey:
+			return -1, 0, 0, 0
+		}
+	}
+}
+
+// leaseAt returns the index and generation of the lease in slot pos, whose
+// state word was w, and whether that lease is still there: the slot was not
+// emptied since w was read (which would change its generation) nor copied
+// by a rehash (after which the lease could be removed from the new table
+// unseen here).
+func (t *leaseTable) leaseAt(slab *leaseSlab, pos int, w uint64) (uint32, uint32, bool) {
+	idx := t.idxs[pos].Load()
+	if idx == 0 || idx == tombstoneIdx {
+		return 0, 0, false
+	}
+	gen := slab.entry(idx).gen.Load()
+	st := t.slots[pos].state.Load()
+	return idx, gen, st&movedBit == 0 && genOf(st) == genOf(w) && st&liveBit != 0
 }
 
 // insertLocked adds the lease idx with hashes (h1, h2), which must not be
-// present, and returns the table to use from now on (t itself or a larger,
-// clean copy). The caller holds the shard mutex and publishes the result.
-func (t *leaseTable) insertLocked(slab *leaseSlab, h1, h2 uint64, idx uint32) *leaseTable {
+// present, with state word w (whose generation it replaces with the
+// slot's), and returns the table to use from now on (t itself or a larger,
+// clean copy). It sets the entry's pos. The caller holds the shard mutex
+// and publishes the result.
+func (t *leaseTable) insertLocked(slab *leaseSlab, h1, h2 uint64, idx uint32, w uint64) *leaseTable {
 	if (t.used+1)*4 > len(t.slots)*3 {
 		t = t.rehashLocked(slab, t.live+1)
 	}
+	t.put(slab, h1, slotKey(h2), idx, w)
+	return t
+}
+
+// put places the lease idx in the first free slot of its probe sequence.
+func (t *leaseTable) put(slab *leaseSlab, h1, k uint64, idx uint32, w uint64) {
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
-		cur := uint32(t.slots[i].Load())
-		if cur == 0 || cur == tombstoneIdx {
-			if cur == 0 {
-				t.used++
-			}
-			t.slots[i].Store(h2&slotTagMask | uint64(idx))
-			t.live++
-			return t
+		s := &t.slots[i]
+		if cur := s.key.Load(); cur != emptyKey && cur != tombstoneKey {
+			continue
+		} else if cur == emptyKey {
+			t.used++
 		}
+		// The word (with the slot's generation) before the key: a
+		// heartbeat that matches the key reads this lease's word.
+		gen := genOf(s.state.Load())
+		t.idxs[i].Store(idx)
+		s.state.Store(w&^(genMask<<genShift|movedBit) | gen<<genShift)
+		s.key.Store(k)
+		slab.entry(idx).pos.Store(uint32(i))
+		t.live++
+		return
 	}
 }
 
-// deleteLocked removes the lease idx with hash h1, leaving a tombstone. The
-// caller holds the shard mutex.
-func (t *leaseTable) deleteLocked(h1 uint64, idx uint32) {
-	for i := h1 & t.mask; ; i = (i + 1) & t.mask {
-		cur := uint32(t.slots[i].Load())
-		if cur == 0 {
-			return
-		}
-		if cur == idx {
-			t.slots[i].Store(uint64(tombstoneIdx))
-			t.live--
-			return
-		}
-	}
+// deleteLocked empties the slot pos, leaving a tombstone whose generation
+// is one more. The caller holds the shard mutex.
+func (t *leaseTable) deleteLocked(pos uint32) {
+	s := &t.slots[pos]
+	s.key.Store(tombstoneKey)
+	s.state.Store((genOf(s.state.Load()) + 1) & genMask << genShift)
+	t.idxs[pos].Store(tombstoneIdx)
+	t.live--
 }
 
 // rehashLocked returns a new table holding the live leases of t, sized for
-// at least want leases at under half load. A slot keeps no h1, so each
-// lease's is read from its entry.
+// at least want leases at under half load. Each slot copied is marked moved
+// first, so a heartbeat's renewal lands either before the copy (and is
+// copied) or fails and is retried on the new table. A slot keeps no h1, so
+// each lease's is read from its entry.
 func (t *leaseTable) rehashLocked(slab *leaseSlab, want int) *leaseTable {
 	nt := newLeaseTable(want * 2)
 	for i := range t.slots {
-		if idx := uint32(t.slots[i].Load()); idx != 0 && idx != tombstoneIdx {
-			nt.insertLocked(slab, slab.entry(idx).h1.Load(), slab.hotOf(idx).h2.Load(), idx)
+		s := &t.slots[i]
+		k := s.key.Load()
+		if k == emptyKey || k == tombstoneKey {
+			continue
 		}
+		w := s.state.Load()
+		for !s.state.CompareAndSwap(w, w|movedBit) {
+			w = s.state.Load()
+		}
+		idx := t.idxs[i].Load()
+		nt.put(slab, slab.entry(idx).h1.Load(), k, idx, w)
 	}
 	return nt
 }

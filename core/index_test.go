@@ -1,16 +1,19 @@
 package core
 
 import (
+	"fmt"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestFindMatchesTheFullHash: a lease whose h2 and tag match a key but
-// whose h1 does not (a 2^-64 event between real keys, staged here by hand)
-// is not that key's for find, which registrations and removals use, and is
-// for renewable, the heartbeat's probe, which reads only the slot and the
-// leaseHot (the trade-off leaseTable documents).
+// TestFindMatchesTheFullHash: a lease whose h2 matches a key but whose h1
+// does not (a 2^-64 event between real keys, staged here by hand) is not
+// that key's for find, which registrations and removals use, and is for
+// renewable, the heartbeat's probe, which reads only the slot (the
+// trade-off leaseTable documents).
 func TestFindMatchesTheFullHash(t *testing.T) {
 	r := newTestRegistry(t, Config{Shards: 1})
 	a := testInstance("svc", "a")
@@ -19,27 +22,41 @@ func TestFindMatchesTheFullHash(t *testing.T) {
 
 	sh.mu.Lock()
 	idx := sh.slab.allocLocked()
-	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
-	e.h1.Store(h1 ^ 1<<40) // another key's h1, probing from the same slot
-	h.h2.Store(h2)
-	h.state.Store(r.pack(0, r.nowMs()))
-	sh.table.Store(sh.table.Load().insertLocked(&sh.slab, h1, h2, idx))
+	sh.slab.entry(idx).h1.Store(h1 ^ 1<<40) // another key's h1, probing from the same slot
+	sh.table.Store(sh.table.Load().insertLocked(&sh.slab, h1, h2, idx, r.pack(0, r.nowMs())))
 	sh.mu.Unlock()
 
-	if got, _ := sh.find(h1, h2); got != 0 {
-		t.Fatalf("find matched lease %d, whose h1 differs; want none", got)
+	if f := sh.find(h1, h2); f.idx != 0 {
+		t.Fatalf("find matched lease %d, whose h1 differs; want none", f.idx)
 	}
-	if got, _ := sh.renewable(h1, h2); got != idx {
-		t.Fatalf("renewable found %d; want %d (it matches h2 alone)", got, idx)
+	tb := sh.table.Load()
+	if pos, _ := tb.renewable(h1, h2); pos < 0 || tb.idxs[pos].Load() != idx {
+		t.Fatalf("renewable found slot %d; want lease %d's (it matches h2 alone)", pos, idx)
 	}
-	if got, _ := sh.renewable(h1, h2^1); got != 0 {
-		t.Fatalf("renewable matched lease %d with another h2; want none", got)
+	if pos, _ := tb.renewable(h1, h2^1); pos >= 0 {
+		t.Fatalf("renewable matched slot %d with another h2; want none", pos)
 	}
 }
 
-// TestHeartbeatReadsTheHotState: a heartbeat renews through the leaseHot,
-// and what it wrote is what expiry and the status API read.
-func TestHeartbeatReadsTheHotState(t *testing.T) {
+// TestSlotKeysAvoidTheMarkers: the two hashes that collide with the empty
+// and tombstone markers are moved off them, to distinct keys.
+func TestSlotKeysAvoidTheMarkers(t *testing.T) {
+	for _, h2 := range []uint64{0, 1} {
+		if k := slotKey(h2); k == emptyKey || k == tombstoneKey {
+			t.Fatalf("slotKey(%d) = %d, a marker", h2, k)
+		}
+	}
+	if slotKey(0) == slotKey(1) {
+		t.Fatal("slotKey(0) == slotKey(1)")
+	}
+	if k := slotKey(1 << 63); k != 1<<63 {
+		t.Fatalf("slotKey changed an ordinary hash to %d", k)
+	}
+}
+
+// TestHeartbeatRenewsTheSlot: a heartbeat renews the state word in the
+// lease's table slot, and what it wrote is what the status API reads.
+func TestHeartbeatRenewsTheSlot(t *testing.T) {
 	var now atomic.Int64 // epoch ms; the eviction goroutine reads the clock too
 	now.Store(1_700_000_000_000)
 	r := newTestRegistry(t, Config{Shards: 4, Now: func() time.Time { return time.UnixMilli(now.Load()) }})
@@ -57,5 +74,106 @@ func TestHeartbeatReadsTheHotState(t *testing.T) {
 	})
 	if want := now.Load(); renewed != want {
 		t.Fatalf("unexpected renewal time %d in the leases; want %d", renewed, want)
+	}
+}
+
+// TestHeartbeatsDuringRehashes: heartbeats of a fixed set of leases run
+// while registrations and removals of other keys on the same shard grow the
+// table and clean it of tombstones many times over, and the status API
+// reads the leases throughout. No heartbeat of a live lease may fail, no
+// renewal may be lost to a rehash (each lease ends renewed at least as late
+// as the clock its last heartbeat started with), and every lease is listed
+// every time. Each heartbeat's renewal is also read back at once from the
+// current table, where a renewal lost in a table already copied shows.
+func TestHeartbeatsDuringRehashes(t *testing.T) {
+	var clock atomic.Int64 // epoch ms, advanced by the test
+	clock.Store(1_700_000_000_000)
+	r := newTestRegistry(t, Config{Shards: 1, LeaseTTL: time.Hour,
+		Now: func() time.Time { return time.UnixMilli(clock.Load()) }})
+	const fixed, heartbeaters, churn = 32, 3, 3000
+	keep := make([]*Instance, fixed)
+	for i := range keep {
+		keep[i] = testInstance("keep", "k"+strconv.Itoa(i))
+	}
+	r.Register(keep, nil)
+	type hash struct{ h1, h2 uint64 }
+	hashes := make([]hash, fixed)
+	for i, k := range keep {
+		hashes[i].h1, hashes[i].h2 = r.hash.instance(k.RegionID, k.ServiceID, k.InstanceID)
+	}
+	sh := &r.shards[0]
+
+	var stop atomic.Bool
+	var bad atomic.Value
+	fail := func(format string, args ...any) { bad.CompareAndSwap(nil, fmt.Sprintf(format, args...)) }
+	last := make([][fixed]int64, heartbeaters) // per goroutine: clock before its last heartbeat of each key
+	var wg sync.WaitGroup
+	for g := range heartbeaters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; !stop.Load(); n++ {
+				i := (n + g) % fixed
+				before := clock.Add(1)
+				if failed := r.Heartbeat(keep[i:i+1], nil); len(failed) != 0 {
+					fail("heartbeat of live lease %s failed: %v", keep[i].InstanceID, failed[0].Err)
+				}
+				last[g][i] = before
+				// A miss (idx 0) is a lease a rehash is copying.
+				if f := sh.find(hashes[i].h1, hashes[i].h2); f.idx != 0 && r.renewedOf(f.w) < before {
+					fail("lease %s renewed at %d after a heartbeat that began at %d: the renewal was lost",
+						keep[i].InstanceID, r.renewedOf(f.w), before)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			r.Leases([]string{"keep"}, func(_ string, ls []LeaseInfo) {
+				if len(ls) != fixed {
+					fail("leases listed %d of %d", len(ls), fixed)
+				}
+			})
+		}
+	}()
+
+	tables := map[*leaseTable]bool{}
+	for round := range 6 {
+		batch := make([]*Instance, churn)
+		for i := range batch {
+			batch[i] = testInstance("churn", "c"+strconv.Itoa(round)+"-"+strconv.Itoa(i))
+		}
+		for i := range batch {
+			r.Register(batch[i:i+1], nil)
+			tables[sh.table.Load()] = true
+		}
+		for i := range batch {
+			r.Unregister(batch[i:i+1], nil)
+			tables[sh.table.Load()] = true
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if msg := bad.Load(); msg != nil {
+		t.Fatal(msg)
+	}
+	if len(tables) < 10 {
+		t.Fatalf("only %d tables published; the test wants many rehashes", len(tables))
+	}
+	renewed := map[string]int64{}
+	r.Leases([]string{"keep"}, func(_ string, ls []LeaseInfo) {
+		for _, l := range ls {
+			renewed[l.Record.InstanceID()] = l.Renewed
+		}
+	})
+	for i, k := range keep {
+		for g := range heartbeaters {
+			if renewed[k.InstanceID] < last[g][i] {
+				t.Fatalf("lease %s renewed at %d, before its last heartbeat began (%d): a renewal was lost",
+					k.InstanceID, renewed[k.InstanceID], last[g][i])
+			}
+		}
 	}
 }

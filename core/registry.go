@@ -135,19 +135,57 @@ func (r *Registry) every(d time.Duration, fn func(now int64)) {
 
 func (r *Registry) shardFor(h1 uint64) *shard { return &r.shards[(h1>>32)&r.mask] }
 
-// find returns the index of the live lease with the key hash and its state
-// word, or 0. It takes no lock.
-func (sh *shard) find(h1, h2 uint64) (uint32, uint64) {
-	return sh.table.Load().find(&sh.slab, h1, h2)
+// found is a lease found in a table (leaseTable.find): its slot, the state
+// word read from it, its index (0: none) and its generation.
+type found struct {
+	t        *leaseTable
+	pos      int
+	w        uint64
+	idx, gen uint32
 }
 
-// renewable is find for a heartbeat (leaseTable.renewable).
-func (sh *shard) renewable(h1, h2 uint64) (uint32, uint64) {
-	return sh.table.Load().renewable(&sh.slab, h1, h2)
+func (f found) slot() *leaseSlot { return &f.t.slots[f.pos] }
+
+// find returns the live lease with the key hash in the shard's current
+// table (idx 0: none). It takes no lock; without the shard mutex it may
+// miss a lease a rehash is copying (see leaseTable.find).
+func (sh *shard) find(h1, h2 uint64) found {
+	t := sh.table.Load()
+	pos, w, idx, gen := t.find(&sh.slab, h1, h2)
+	return found{t: t, pos: pos, w: w, idx: idx, gen: gen}
 }
 
-// pack returns the state word of a live lease of generation gen renewed at
-// now (epoch ms).
+// stateOf returns the state word of the lease idx, a member of a service
+// whose mutex the caller holds, or false when the lease is being removed.
+// It takes no shard lock. A member is in the table but for a moment (a
+// registration adds it to its service first; a removal empties its slot
+// first), which it waits out.
+func (sh *shard) stateOf(idx uint32) (uint64, bool) {
+	e := sh.slab.entry(idx)
+	for {
+		gen := e.gen.Load()
+		t := sh.table.Load()
+		if p := e.pos.Load(); uint64(p) <= t.mask && t.idxs[p].Load() == idx {
+			w := t.slots[p].state.Load()
+			if w&movedBit == 0 && t.idxs[p].Load() == idx && e.gen.Load() == gen {
+				return w, true
+			}
+		}
+		if e.gen.Load() != gen {
+			return 0, false
+		}
+		runtime.Gosched()
+	}
+}
+
+// slotLocked returns the table slot of the lease e, which is in the table.
+// The caller holds the shard mutex.
+func (sh *shard) slotLocked(e *leaseEntry) *leaseSlot {
+	return &sh.table.Load().slots[e.pos.Load()]
+}
+
+// pack returns the state word of a live lease renewed at now (epoch ms), in
+// a slot of generation gen.
 func (r *Registry) pack(gen uint64, now int64) uint64 {
 	d := min(max(now-r.msBase, 0), int64(renewedMask))
 	return gen<<genShift | liveBit | uint64(d)
@@ -163,38 +201,49 @@ func (r *Registry) entryOf(ref uint64) *leaseEntry {
 	return r.shards[ref>>32].slab.entry(uint32(ref))
 }
 
-// renewFrom renews the lease of h, whose state word was w when it was
-// found, at now, and reports whether it was still live and unexpired. It
-// takes no lock: the compare-and-swap fails if the lease was removed since.
-func (r *Registry) renewFrom(h *leaseHot, w uint64, now int64) bool {
+// renewal is the outcome of renewFrom.
+type renewal uint8
+
+const (
+	renewFailed renewal = iota // removed or expired
+	renewed
+	renewMoved // the slot was copied by a rehash: probe the new table
+)
+
+// renewFrom renews the lease in slot s, whose state word was w when it was
+// found, at now. It takes no lock: the compare-and-swap fails if the lease
+// was removed or its slot copied since.
+func (r *Registry) renewFrom(s *leaseSlot, w uint64, now int64) renewal {
 	gen := genOf(w)
 	for {
+		if w&movedBit != 0 {
+			return renewMoved
+		}
 		if w&liveBit == 0 || genOf(w) != gen || now >= r.renewedOf(w)+r.ttlMs {
-			return false
+			return renewFailed
 		}
-		if r.renewedOf(w) >= now || h.state.CompareAndSwap(w, r.pack(gen, now)) {
-			return true
+		if r.renewedOf(w) >= now || s.state.CompareAndSwap(w, r.pack(gen, now)) {
+			return renewed
 		}
-		w = h.state.Load()
+		w = s.state.Load()
 	}
 }
 
-// setRenewedLocked renews the live lease of h at now. The caller holds the
-// shard mutex (so it stays live); heartbeats may renew it concurrently.
-func (r *Registry) setRenewedLocked(h *leaseHot, now int64) {
+// setRenewedLocked renews the live lease in slot s at now. The caller holds
+// the shard mutex (so it stays live and in place); heartbeats may renew it
+// concurrently.
+func (r *Registry) setRenewedLocked(s *leaseSlot, now int64) {
 	for {
-		w := h.state.Load()
-		if h.state.CompareAndSwap(w, r.pack(genOf(w), now)) {
+		w := s.state.Load()
+		if s.state.CompareAndSwap(w, r.pack(genOf(w), now)) {
 			return
 		}
 	}
 }
 
-// record returns the current record of the lease e (whose state word is
-// h's), which was w, or nil when the lease was removed since. It takes no
-// lock.
-func (r *Registry) record(e *leaseEntry, h *leaseHot, w uint64) *Record {
-	gen := genOf(w)
+// record returns the current record of the lease e of generation gen, or
+// nil when the lease was removed since. It takes no lock.
+func (r *Registry) record(e *leaseEntry, gen uint32) *Record {
 	for {
 		var rec *Record
 		// The handle is loaded before the directory: a writer publishes a
@@ -203,7 +252,7 @@ func (r *Registry) record(e *leaseEntry, h *leaseHot, w uint64) *Record {
 		if s := r.svcs.byID(e.svc.Load()); s != nil {
 			rec = s.arena.dir.Load().resolve(e.rec.Load())
 		}
-		if st := h.state.Load(); st&liveBit == 0 || genOf(st) != gen {
+		if e.gen.Load() != gen {
 			return nil
 		}
 		if rec != nil {
@@ -255,9 +304,8 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 
 	// An identical re-registration of a live lease only renews it. (A lease
 	// held by self-preservation has expired, so it takes the slow path.)
-	if idx, w := sh.find(h1, h2); idx != 0 && now < r.renewedOf(w)+r.ttlMs {
-		e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
-		if cur := r.record(e, h, w); cur != nil && cur.sameAs(inst) && r.renewFrom(h, w, now) {
+	if f := sh.find(h1, h2); f.idx != 0 && now < r.renewedOf(f.w)+r.ttlMs {
+		if cur := r.record(sh.slab.entry(f.idx), f.gen); cur != nil && cur.sameAs(inst) && r.renewFrom(f.slot(), f.w, now) == renewed {
 			r.registrations.Add(1)
 			return cur
 		}
@@ -273,37 +321,33 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	r.registrations.Add(1)
-	if idx, w := sh.find(h1, h2); idx != 0 {
-		e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
+	if f := sh.find(h1, h2); f.idx != 0 {
+		e := sh.slab.entry(f.idx)
 		sh.releaseLocked(e)
-		r.setRenewedLocked(h, now)
-		old := r.record(e, h, w)
+		r.setRenewedLocked(f.slot(), now)
+		old := r.record(e, f.gen)
 		if old.sameAs(inst) {
 			return old
 		}
 		return r.svcs.byID(e.svc.Load()).replace(r, e, blob, now)
 	}
 	idx := sh.slab.allocLocked()
-	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
+	e := sh.slab.entry(idx)
 	e.h1.Store(h1)
-	h.h2.Store(h2)
 	e.created = now
 	e.held = false
-	// The entry is published live only once add has set its service and
-	// record: a heartbeat that found the entry through a table slot of the
-	// lease that used it before (perhaps of this very key) must not renew
-	// it, nor read its service and record, before they are this lease's.
-	gen := genOf(h.state.Load())
-	h.state.Store(r.pack(gen, now) &^ liveBit)
+	// The lease enters the table (where heartbeats and lock-free finds get
+	// it) once add has set its service and record. Its entry's generation
+	// was bumped when its previous lease was removed, so a reader holding
+	// that lease's index and generation gets no record from this one.
 	ref := uint64(sh.id)<<32 | uint64(idx)
 	var rec *Record
 	for rec == nil {
 		rec = r.svcs.acquire(r, inst.ServiceID).add(r, ref, e, blob, now)
 	}
-	h.state.Store(r.pack(gen, now))
-	sh.table.Store(sh.table.Load().insertLocked(&sh.slab, h1, h2, idx))
+	sh.table.Store(sh.table.Load().insertLocked(&sh.slab, h1, h2, idx, r.pack(0, now)))
 	sh.count.Add(1)
-	sh.wheel.insert(e, idx, gen, now+r.ttlMs)
+	sh.wheel.insert(e, idx, e.gen.Load(), now+r.ttlMs)
 	return rec
 }
 
@@ -327,13 +371,15 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNoPermission})
 			continue
 		}
-		sh, idx, w := r.renew(inst, now)
-		if sh == nil {
+		h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
+		sh := r.shardFor(h1)
+		t, pos, w := r.renew(sh, h1, h2, now)
+		if t == nil {
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNotFound})
 		} else if applied != nil {
 			// A lease removed just after it was renewed has no record
 			// left to send on; its removal is replicated instead.
-			if rec := r.record(sh.slab.entry(idx), sh.slab.hotOf(idx), w); rec != nil {
+			if rec := r.renewedRecord(sh, t, pos, w, h1, h2); rec != nil {
 				applied(rec)
 			}
 		}
@@ -341,23 +387,49 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 	return failed
 }
 
-// renew renews the lease of inst and returns its shard and index and the
-// state word it was found with, or a nil shard when no live lease has its
-// key. It reads the lease's table slot and leaseHot, not its entry.
-func (r *Registry) renew(inst *Instance, now int64) (*shard, uint32, uint64) {
-	h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
-	sh := r.shardFor(h1)
-	idx, w := sh.renewable(h1, h2)
-	if idx == 0 {
-		return nil, 0, 0
+// renew renews the lease with the key hash (h1, h2) in shard sh and returns
+// the table, slot position and state word it was found with, or a nil table
+// when no live lease has the key. It reads the lease's table slot only.
+func (r *Registry) renew(sh *shard, h1, h2 uint64, now int64) (*leaseTable, int, uint64) {
+	for {
+		t := sh.table.Load()
+		pos, w := t.renewable(h1, h2)
+		if pos < 0 {
+			return nil, 0, 0
+		}
+		// A heartbeat racing an unregister may renew a lease just before it
+		// is removed; it then reports success for an instance removed just
+		// after.
+		switch r.renewFrom(&t.slots[pos], w, now) {
+		case renewed:
+			sh.renewals.Add(1)
+			return t, pos, w
+		case renewFailed:
+			return nil, 0, 0
+		}
+		// A rehash copied the slot: it holds the shard mutex until the new
+		// table is published.
+		sh.mu.Lock()
+		sh.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting for the rehash
 	}
-	// A heartbeat racing an unregister may renew a lease just before it is
-	// removed; it then reports success for an instance removed just after.
-	if !r.renewFrom(sh.slab.hotOf(idx), w, now) {
-		return nil, 0, 0
+}
+
+// renewedRecord returns the record of the lease a heartbeat renewed in slot
+// pos of t (state word w), or nil when it was removed since.
+func (r *Registry) renewedRecord(sh *shard, t *leaseTable, pos int, w, h1, h2 uint64) *Record {
+	idx, gen, ok := t.leaseAt(&sh.slab, pos, w)
+	if !ok {
+		// Removed, or moved by a rehash: ask the current table, which
+		// holds still under the mutex.
+		sh.mu.Lock()
+		f := sh.find(h1, h2)
+		sh.mu.Unlock()
+		if f.idx == 0 {
+			return nil
+		}
+		idx, gen = f.idx, f.gen
 	}
-	sh.renewals.Add(1)
-	return sh, idx, w
+	return r.record(sh.slab.entry(idx), gen)
 }
 
 // Unregister removes the leases of insts at once, skipping nil entries, and
@@ -384,9 +456,9 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 		sh := r.shardFor(h1)
 		var removed *Record
 		sh.mu.Lock()
-		if idx, w := sh.find(h1, h2); idx != 0 {
-			removed = r.record(sh.slab.entry(idx), sh.slab.hotOf(idx), w)
-			r.removeLocked(sh, idx, now)
+		if f := sh.find(h1, h2); f.idx != 0 {
+			removed = r.record(sh.slab.entry(f.idx), f.gen)
+			r.removeLocked(sh, f.idx, now)
 			r.unregistrations.Add(1)
 		}
 		sh.mu.Unlock()
@@ -401,17 +473,17 @@ func (r *Registry) UnregisterEach(insts []*Instance, failed []FailedInstance, ap
 // ChangeDelete if the change log announced it, and frees its entry. The
 // caller holds sh.mu.
 func (r *Registry) removeLocked(sh *shard, idx uint32, now int64) {
-	e, h := sh.slab.entry(idx), sh.slab.hotOf(idx)
-	gen := genOf(h.state.Load())
-	sh.table.Load().deleteLocked(e.h1.Load(), idx)
+	e := sh.slab.entry(idx)
+	gen := e.gen.Load()
+	sh.table.Load().deleteLocked(e.pos.Load())
 	sh.wheel.remove(e, idx, gen)
 	sh.releaseLocked(e)
 	sh.count.Add(-1)
-	// A new generation, not live, before the service may free its slot id
-	// (when it empties): a heartbeat that found the lease before now fails
-	// its compare-and-swap, and a reader of the entry's record sees it is
-	// gone before the slot id can name another service.
-	h.state.Store((gen + 1) & genMask << genShift)
+	// A new generation before the service may free its slot id (when it
+	// empties): a reader of the entry's record sees it is gone before the
+	// slot id can name another service. (Emptying the slot already failed
+	// the compare-and-swap of a heartbeat that found the lease before now.)
+	e.gen.Store(gen + 1)
 	r.svcs.byID(e.svc.Load()).remove(r, e, now)
 	sh.slab.freeLocked(idx)
 }

@@ -341,7 +341,11 @@ func (s *service) leases(r *Registry, dst []LeaseInfo) []LeaseInfo {
 	defer s.mu.Unlock()
 	for _, ref := range s.members {
 		e := r.entryOf(ref)
-		renewed := r.renewedOf(r.shards[ref>>32].slab.hotOf(uint32(ref)).state.Load())
+		w, ok := r.shards[ref>>32].stateOf(uint32(ref))
+		if !ok {
+			continue // being removed
+		}
+		renewed := r.renewedOf(w)
 		dst = append(dst, LeaseInfo{Record: s.recordLocked(e), Created: e.created, Renewed: renewed,
 			Eviction: renewed + r.ttlMs, TTL: r.cfg.LeaseTTL})
 	}
