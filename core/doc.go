@@ -84,7 +84,8 @@
 // # Locks
 //
 //   - shard.mu guards a shard's slab, lease table and expiry wheel. Writers
-//     hold it; heartbeats take no lock (see Lock-free paths).
+//     hold it; heartbeats take no lock (see Lock-free paths) but wait for
+//     it while a rehash it guards is copying their slot.
 //   - service.mu guards a service's members, their shown flags and record
 //     handles, and its arena; it serialises snapshot rebuilds and the
 //     service's ChangeNew, ChangeDelete and ChangeReload appends.
@@ -93,7 +94,11 @@
 //
 // Lock order: shard.mu, then service.mu, then an index stripe or changeLog.mu.
 // No lock is held while calling back into user code except Filters, which
-// run under service.mu and must not call the Registry.
+// run under service.mu and must not call the Registry. The status API reads
+// a member's state word holding only service.mu; it waits for a rehash in
+// progress (which takes no service mutex), never for a registration or a
+// removal (which may wait for that service.mu): a lease either is in the
+// table or has no pos (shard.stateOf).
 //
 // # Lock-free paths
 //
@@ -104,8 +109,11 @@
 // renews it with one compare-and-swap of its state word in the slot,
 // allocates nothing and never touches a snapshot. (A heartbeat that meets a
 // slot a rehash has copied waits for the shard mutex, which the rehash holds
-// until the new table is published, and probes again.) A reader that needs a lease's record
-// without a lock (a replicated heartbeat, the register fast path) loads
+// until the new table is published, and probes again.) A replicated
+// heartbeat also reads the lease's index and generation, before its
+// compare-and-swap, so a lease removed since gets no record. A reader that
+// needs a lease's record without a lock (a replicated heartbeat, the
+// register fast path) loads
 // the record's handle, then the arena's directory, and retries when the
 // directory no longer holds the handle's chunk: a compaction rewrites every
 // handle before it drops the old chunks.

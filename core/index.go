@@ -53,8 +53,9 @@ type leaseEntry struct {
 	// gen is the lease's generation: removal bumps it, under the shard
 	// mutex, after it emptied the lease's table slot.
 	gen atomic.Uint32
-	// pos is the position of the lease's slot in its shard's current table;
-	// written under the shard mutex before that table is published.
+	// pos is the position of the lease's slot in its shard's current table,
+	// or posNone while it is in none; written under the shard mutex, before
+	// a new table is published.
 	pos atomic.Uint32
 	// mpos is the lease's index in its service's members; guarded by the
 	// service's mutex.
@@ -205,6 +206,9 @@ func slotKey(h2 uint64) uint64 {
 // tombstoneIdx is the lease index of a deleted slot.
 const tombstoneIdx = ^uint32(0)
 
+// posNone is the pos of an entry whose lease is in no table.
+const posNone = ^uint32(0)
+
 const minTableSize = 16
 
 func newLeaseTable(size int) *leaseTable {
@@ -241,7 +245,9 @@ func (t *leaseTable) renewable(h1, h2 uint64) (int, uint64) {
 // h2), the state word read from it, the lease's index and its generation,
 // or -1. The caller holds the shard mutex, or checks the word (its
 // compare-and-swap fails if the lease was removed since) and the
-// generation (Registry.record) before it acts.
+// generation (Registry.record) before it acts; without the mutex it may
+// probe a table a rehash is copying, whose moved slots it skips (see
+// leaseAt), and miss the lease.
 func (t *leaseTable) find(slab *leaseSlab, h1, h2 uint64) (pos int, w uint64, idx, gen uint32) {
 	k := slotKey(h2)
 	for i := h1 & t.mask; ; i = (i + 1) & t.mask {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,8 @@ func TestHeartbeatRenewsTheSlot(t *testing.T) {
 	}
 }
 
-// TestHeartbeatsDuringRehashes: heartbeats of a fixed set of leases run
+// TestHeartbeatsDuringRehashes: heartbeats of a fixed set of leases (one
+// goroutine's replicated: their records handed on) run
 // while registrations and removals of other keys on the same shard grow the
 // table and clean it of tombstones many times over, and the status API
 // reads the leases throughout. No heartbeat of a live lease may fail, no
@@ -115,7 +117,17 @@ func TestHeartbeatsDuringRehashes(t *testing.T) {
 			for n := 0; !stop.Load(); n++ {
 				i := (n + g) % fixed
 				before := clock.Add(1)
-				if failed := r.Heartbeat(keep[i:i+1], nil); len(failed) != 0 {
+				var failed []FailedInstance
+				if g == 0 { // as a replicating node does: the renewed lease's record is handed on
+					failed = r.HeartbeatEach(keep[i:i+1], nil, func(rec *Record) {
+						if rec.InstanceID() != keep[i].InstanceID {
+							fail("heartbeat of %s applied with %s", keep[i].InstanceID, rec.InstanceID())
+						}
+					})
+				} else {
+					failed = r.Heartbeat(keep[i:i+1], nil)
+				}
+				if len(failed) != 0 {
 					fail("heartbeat of live lease %s failed: %v", keep[i].InstanceID, failed[0].Err)
 				}
 				last[g][i] = before
@@ -175,5 +187,100 @@ func TestHeartbeatsDuringRehashes(t *testing.T) {
 					k.InstanceID, renewed[k.InstanceID], last[g][i])
 			}
 		}
+	}
+}
+
+// TestStateOfDuringRemoval (found by review): the status API reads a
+// member's state holding its service's mutex; a removal of that member has
+// already emptied its slot and waits for the same mutex. stateOf must
+// report the lease gone, not wait for the removal (a deadlock).
+func TestStateOfDuringRemoval(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 1})
+	a, b := testInstance("svc", "a"), testInstance("svc", "b")
+	r.Register([]*Instance{a, b}, nil)
+	s := r.svcs.find(r.hash.service("svc"), "svc")
+	h1, h2 := r.hash.instance(b.RegionID, b.ServiceID, b.InstanceID)
+	sh := r.shardFor(h1)
+	f := sh.find(h1, h2)
+	e := sh.slab.entry(f.idx)
+
+	s.mu.Lock() // as service.leases holds it while it walks the members
+	removed := make(chan struct{})
+	go func() { r.Unregister([]*Instance{b}, nil); close(removed) }()
+	for e.gen.Load() == f.gen {
+		runtime.Gosched() // until the removal has emptied the slot and waits for s.mu
+	}
+	_, ok := sh.stateOf(f.idx) // returns at once, or never (the test times out)
+	s.mu.Unlock()
+	<-removed
+	if ok {
+		t.Fatal("stateOf reported a lease being removed as in the table")
+	}
+}
+
+// TestLeasesDuringUnregister (found by review): the status API listing a
+// service while its members are removed one by one finishes, and so do the
+// removals (each ends in a second at most; a deadlock fails the test).
+func TestLeasesDuringUnregister(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 4})
+	insts := make([]*Instance, 300)
+	for i := range insts {
+		insts[i] = testInstance("svc", "i"+strconv.Itoa(i))
+	}
+	r.Register(insts, nil)
+	stop := make(chan struct{})
+	listed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { listed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r.Leases([]string{"svc"}, func(string, []LeaseInfo) {})
+			n++
+		}
+	}()
+	for i := range insts {
+		done := make(chan struct{})
+		go func() { r.Unregister(insts[i:i+1], nil); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			t.Fatalf("Unregister of %s still waiting after 1 s beside Leases: deadlocked", insts[i].InstanceID)
+		}
+	}
+	close(stop)
+	if n := <-listed; n == 0 {
+		t.Fatal("Leases never ran beside the removals")
+	}
+}
+
+// TestReplicatedHeartbeatOfAReRegisteredLease (found by review): a
+// replicated heartbeat whose lease is removed and registered again with
+// new data between its renewal and the record's lookup hands on no record
+// (the removal and the registration are replicated themselves), not the new
+// registration's.
+func TestReplicatedHeartbeatOfAReRegisteredLease(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 1})
+	a := testInstance("svc", "a")
+	r.Register([]*Instance{a}, nil)
+	h1, h2 := r.hash.instance(a.RegionID, a.ServiceID, a.InstanceID)
+	sh := r.shardFor(h1)
+	ok, idx, gen := r.renew(sh, h1, h2, r.nowMs(), true)
+	if !ok {
+		t.Fatal("unexpected renewal failure")
+	}
+	r.Unregister([]*Instance{a}, nil)
+	a2 := testInstance("svc", "a")
+	a2.Port = 9090
+	r.Register([]*Instance{a2}, nil)
+	if f := sh.find(h1, h2); f.idx != idx {
+		t.Fatalf("unexpected entry %d for the re-registration; want the reused %d", f.idx, idx)
+	}
+	if rec := r.record(sh.slab.entry(idx), gen); rec != nil {
+		t.Fatalf("unexpected record (port %d) for a heartbeat of a lease removed since", rec.Port())
 	}
 }

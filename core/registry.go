@@ -147,8 +147,9 @@ type found struct {
 func (f found) slot() *leaseSlot { return &f.t.slots[f.pos] }
 
 // find returns the live lease with the key hash in the shard's current
-// table (idx 0: none). It takes no lock; without the shard mutex it may
-// miss a lease a rehash is copying (see leaseTable.find).
+// table (idx 0: none). It takes no lock; without the shard mutex it misses
+// a lease whose slot a rehash has copied (leaseTable.find skips moved
+// slots), so a caller without the mutex treats a miss as "ask under it".
 func (sh *shard) find(h1, h2 uint64) found {
 	t := sh.table.Load()
 	pos, w, idx, gen := t.find(&sh.slab, h1, h2)
@@ -156,16 +157,23 @@ func (sh *shard) find(h1, h2 uint64) found {
 }
 
 // stateOf returns the state word of the lease idx, a member of a service
-// whose mutex the caller holds, or false when the lease is being removed.
-// It takes no shard lock. A member is in the table but for a moment (a
-// registration adds it to its service first; a removal empties its slot
-// first), which it waits out.
+// whose mutex the caller holds, or false when the lease is not in the table:
+// a registration adds it to its service before the table, a removal empties
+// its slot before it leaves its service (both set the entry's pos to
+// posNone first). It takes no shard lock and waits only for a rehash in
+// progress (which publishes the lease's new pos before its new table, and
+// never takes a service mutex): never for a removal or a registration,
+// which may be waiting for the service mutex the caller holds.
 func (sh *shard) stateOf(idx uint32) (uint64, bool) {
 	e := sh.slab.entry(idx)
 	for {
 		gen := e.gen.Load()
 		t := sh.table.Load()
-		if p := e.pos.Load(); uint64(p) <= t.mask && t.idxs[p].Load() == idx {
+		p := e.pos.Load()
+		if p == posNone {
+			return 0, false
+		}
+		if uint64(p) <= t.mask && t.idxs[p].Load() == idx {
 			w := t.slots[p].state.Load()
 			if w&movedBit == 0 && t.idxs[p].Load() == idx && e.gen.Load() == gen {
 				return w, true
@@ -334,6 +342,7 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 	idx := sh.slab.allocLocked()
 	e := sh.slab.entry(idx)
 	e.h1.Store(h1)
+	e.pos.Store(posNone) // until the table holds it (see stateOf)
 	e.created = now
 	e.held = false
 	// The lease enters the table (where heartbeats and lock-free finds get
@@ -353,7 +362,8 @@ func (r *Registry) register(inst *Instance, now int64) *Record {
 
 // Heartbeat renews the leases of insts (only their key fields are read),
 // skipping nil entries, and appends the ones it could not renew to failed.
-// It is O(1) per instance, takes no lock, does not allocate when nothing
+// It is O(1) per instance, takes no lock (but waits for a rehash of its
+// shard's table in progress, see renew), does not allocate when nothing
 // fails, and never rebuilds a snapshot.
 func (r *Registry) Heartbeat(insts []*Instance, failed []FailedInstance) []FailedInstance {
 	return r.HeartbeatEach(insts, failed, nil)
@@ -373,13 +383,13 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 		}
 		h1, h2 := r.hash.instance(inst.RegionID, inst.ServiceID, inst.InstanceID)
 		sh := r.shardFor(h1)
-		t, pos, w := r.renew(sh, h1, h2, now)
-		if t == nil {
+		ok, idx, gen := r.renew(sh, h1, h2, now, applied != nil)
+		if !ok {
 			failed = append(failed, FailedInstance{Instance: inst, Err: ErrNotFound})
 		} else if applied != nil {
 			// A lease removed just after it was renewed has no record
 			// left to send on; its removal is replicated instead.
-			if rec := r.renewedRecord(sh, t, pos, w, h1, h2); rec != nil {
+			if rec := r.record(sh.slab.entry(idx), gen); rec != nil {
 				applied(rec)
 			}
 		}
@@ -387,49 +397,44 @@ func (r *Registry) HeartbeatEach(insts []*Instance, failed []FailedInstance, app
 	return failed
 }
 
-// renew renews the lease with the key hash (h1, h2) in shard sh and returns
-// the table, slot position and state word it was found with, or a nil table
-// when no live lease has the key. It reads the lease's table slot only.
-func (r *Registry) renew(sh *shard, h1, h2 uint64, now int64) (*leaseTable, int, uint64) {
+// renew renews the lease with the key hash (h1, h2) in shard sh and reports
+// whether a live lease had the key. It reads the lease's table slot only,
+// unless lease is true: then it also returns the lease's index and
+// generation, read before the renewal, so a lease removed since (perhaps
+// re-registered, reusing the index) gets no record from Registry.record.
+func (r *Registry) renew(sh *shard, h1, h2 uint64, now int64, lease bool) (ok bool, idx, gen uint32) {
 	for {
 		t := sh.table.Load()
 		pos, w := t.renewable(h1, h2)
 		if pos < 0 {
-			return nil, 0, 0
+			return false, 0, 0
+		}
+		s := &t.slots[pos]
+		if lease && w&movedBit == 0 {
+			if idx, gen, ok = t.leaseAt(&sh.slab, pos, w); !ok {
+				// Removed since w was read (as renewFrom would find), or
+				// copied by a rehash: wait for it, and probe again.
+				if s.state.Load()&movedBit == 0 {
+					return false, 0, 0
+				}
+				w |= movedBit
+			}
 		}
 		// A heartbeat racing an unregister may renew a lease just before it
 		// is removed; it then reports success for an instance removed just
 		// after.
-		switch r.renewFrom(&t.slots[pos], w, now) {
+		switch r.renewFrom(s, w, now) {
 		case renewed:
 			sh.renewals.Add(1)
-			return t, pos, w
+			return true, idx, gen
 		case renewFailed:
-			return nil, 0, 0
+			return false, 0, 0
 		}
 		// A rehash copied the slot: it holds the shard mutex until the new
 		// table is published.
 		sh.mu.Lock()
 		sh.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting for the rehash
 	}
-}
-
-// renewedRecord returns the record of the lease a heartbeat renewed in slot
-// pos of t (state word w), or nil when it was removed since.
-func (r *Registry) renewedRecord(sh *shard, t *leaseTable, pos int, w, h1, h2 uint64) *Record {
-	idx, gen, ok := t.leaseAt(&sh.slab, pos, w)
-	if !ok {
-		// Removed, or moved by a rehash: ask the current table, which
-		// holds still under the mutex.
-		sh.mu.Lock()
-		f := sh.find(h1, h2)
-		sh.mu.Unlock()
-		if f.idx == 0 {
-			return nil
-		}
-		idx, gen = f.idx, f.gen
-	}
-	return r.record(sh.slab.entry(idx), gen)
 }
 
 // Unregister removes the leases of insts at once, skipping nil entries, and
@@ -476,6 +481,7 @@ func (r *Registry) removeLocked(sh *shard, idx uint32, now int64) {
 	e := sh.slab.entry(idx)
 	gen := e.gen.Load()
 	sh.table.Load().deleteLocked(e.pos.Load())
+	e.pos.Store(posNone) // before the generation (see stateOf)
 	sh.wheel.remove(e, idx, gen)
 	sh.releaseLocked(e)
 	sh.count.Add(-1)
