@@ -433,7 +433,7 @@ func (r *Registry) renew(sh *shard, h1, h2 uint64, now int64, lease bool) (ok bo
 		// A rehash copied the slot: it holds the shard mutex until the new
 		// table is published.
 		sh.mu.Lock()
-		sh.mu.Unlock() //nolint:staticcheck // an empty critical section: waiting for the rehash
+		sh.mu.Unlock() // empty: only waiting for the rehash
 	}
 }
 
