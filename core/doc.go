@@ -97,8 +97,8 @@
 // run under service.mu and must not call the Registry. The status API reads
 // a member's state word holding only service.mu; it waits for a rehash in
 // progress (which takes no service mutex), never for a registration or a
-// removal (which may wait for that service.mu): a lease either is in the
-// table or has no pos (shard.stateOf).
+// removal (which may wait for that service.mu) to finish: it reports a
+// lease whose slot is emptied, or not yet filled, as gone (shard.stateOf).
 //
 // # Lock-free paths
 //

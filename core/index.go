@@ -318,12 +318,14 @@ func (t *leaseTable) put(slab *leaseSlab, h1, k uint64, idx uint32, w uint64) {
 }
 
 // deleteLocked empties the slot pos, leaving a tombstone whose generation
-// is one more. The caller holds the shard mutex.
+// is one more. The caller holds the shard mutex. The index goes before the
+// state word: a reader by index (shard.stateOf) that reads the word and then
+// still finds its index in the slot has read a live lease's word.
 func (t *leaseTable) deleteLocked(pos uint32) {
 	s := &t.slots[pos]
 	s.key.Store(tombstoneKey)
-	s.state.Store((genOf(s.state.Load()) + 1) & genMask << genShift)
 	t.idxs[pos].Store(tombstoneIdx)
+	s.state.Store((genOf(s.state.Load()) + 1) & genMask << genShift)
 	t.live--
 }
 

@@ -229,6 +229,7 @@ func TestLeasesDuringUnregister(t *testing.T) {
 	}
 	r.Register(insts, nil)
 	stop := make(chan struct{})
+	started := make(chan struct{})
 	listed := make(chan int)
 	go func() {
 		n := 0
@@ -240,9 +241,12 @@ func TestLeasesDuringUnregister(t *testing.T) {
 			default:
 			}
 			r.Leases([]string{"svc"}, func(string, []LeaseInfo) {})
-			n++
+			if n++; n == 1 {
+				close(started)
+			}
 		}
 	}()
+	<-started
 	for i := range insts {
 		done := make(chan struct{})
 		go func() { r.Unregister(insts[i:i+1], nil); close(done) }()
@@ -253,8 +257,43 @@ func TestLeasesDuringUnregister(t *testing.T) {
 		}
 	}
 	close(stop)
-	if n := <-listed; n == 0 {
-		t.Fatal("Leases never ran beside the removals")
+	if n := <-listed; n < 2 {
+		t.Fatalf("Leases ran %d times beside the removals; want more than once", n)
+	}
+}
+
+// TestLeasesRenewedDuringChurn (found by the second review): a removal
+// empties the lease's slot before it leaves its service, so the status API
+// may meet the emptied slot; it must skip that lease, not list it with the
+// tombstone's renewal time (0, a date in 1887).
+func TestLeasesRenewedDuringChurn(t *testing.T) {
+	r := newTestRegistry(t, Config{Shards: 1})
+	r.Register([]*Instance{testInstance("svc", "keep")}, nil)
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 0; !stop.Load(); n++ {
+			x := testInstance("svc", "x"+strconv.Itoa(n%8))
+			r.Register([]*Instance{x}, nil)
+			r.Unregister([]*Instance{x}, nil)
+		}
+	}()
+	since := r.nowMs() - time.Hour.Milliseconds()
+	var bad string
+	for i := 0; i < 20000 && bad == ""; i++ {
+		r.Leases([]string{"svc"}, func(_ string, ls []LeaseInfo) {
+			for _, l := range ls {
+				if l.Renewed < since && bad == "" {
+					bad = fmt.Sprintf("lease %s listed renewed at %v", l.Record.InstanceID(), time.UnixMilli(l.Renewed).UTC())
+				}
+			}
+		})
+	}
+	stop.Store(true)
+	<-done
+	if bad != "" {
+		t.Fatal(bad)
 	}
 }
 

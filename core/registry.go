@@ -158,12 +158,14 @@ func (sh *shard) find(h1, h2 uint64) found {
 
 // stateOf returns the state word of the lease idx, a member of a service
 // whose mutex the caller holds, or false when the lease is not in the table:
-// a registration adds it to its service before the table, a removal empties
-// its slot before it leaves its service (both set the entry's pos to
-// posNone first). It takes no shard lock and waits only for a rehash in
-// progress (which publishes the lease's new pos before its new table, and
-// never takes a service mutex): never for a removal or a registration,
-// which may be waiting for the service mutex the caller holds.
+// a registration adds it to its service before the table (its entry's pos
+// is posNone until then), and a removal empties its slot (tombstone index
+// before the state word, see deleteLocked), then sets posNone and bumps the
+// generation, before it leaves its service. It takes no shard lock and
+// waits only for a rehash in progress (which publishes the lease's new pos
+// before its new table, and never takes a service mutex) or the few stores
+// of a removal: never for a removal or a registration to finish, which may
+// wait for the service mutex the caller holds.
 func (sh *shard) stateOf(idx uint32) (uint64, bool) {
 	e := sh.slab.entry(idx)
 	for {
@@ -481,7 +483,7 @@ func (r *Registry) removeLocked(sh *shard, idx uint32, now int64) {
 	e := sh.slab.entry(idx)
 	gen := e.gen.Load()
 	sh.table.Load().deleteLocked(e.pos.Load())
-	e.pos.Store(posNone) // before the generation (see stateOf)
+	e.pos.Store(posNone) // out of the table (see stateOf)
 	sh.wheel.remove(e, idx, gen)
 	sh.releaseLocked(e)
 	sh.count.Add(-1)

@@ -343,7 +343,7 @@ func (s *service) leases(r *Registry, dst []LeaseInfo) []LeaseInfo {
 		e := r.entryOf(ref)
 		w, ok := r.shards[ref>>32].stateOf(uint32(ref))
 		if !ok {
-			continue // being removed
+			continue // being removed, or registered: not in the table yet
 		}
 		renewed := r.renewedOf(w)
 		dst = append(dst, LeaseInfo{Record: s.recordLocked(e), Created: e.created, Renewed: renewed,
